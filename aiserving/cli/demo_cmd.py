@@ -1,0 +1,20 @@
+"""``aiserving demo``: what ``make demo`` runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from aiserving.demo import run_demo
+
+
+def _demo(args: argparse.Namespace) -> int:
+    run_demo(Path(args.state_dir))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``demo`` to the CLI."""
+    demo = subparsers.add_parser("demo", help="run the main job on embedded defaults, locally")
+    demo.add_argument("--state-dir", default=".aiserving", help="where local services keep their state")
+    demo.set_defaults(handler=_demo)

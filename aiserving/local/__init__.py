@@ -1,0 +1,1 @@
+"""Local stand-ins of cluster services for the demo and the tests."""

@@ -1,0 +1,77 @@
+"""A real ``mlflow server`` on 127.0.0.1 with sqlite and local artifacts."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import TracebackType
+
+import requests
+
+from aiserving.errors import OperationTimeoutError
+from aiserving.local.processes import free_port, log_tail, stop_process, wait_until
+
+
+class LocalMlflowServer:
+    """Run ``mlflow server`` with its state under ``state_dir`` until closed.
+
+    The state (sqlite database and artifacts) survives restarts, so a second
+    start sees every model registered before.
+    """
+
+    def __init__(self, state_dir: Path, port: int | None = None, startup_timeout_s: float = 120.0) -> None:
+        """Remember where state lives; nothing starts before :meth:`start`."""
+        self.state_dir = state_dir.absolute()
+        self.port = port or free_port()
+        self.startup_timeout_s = startup_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def uri(self) -> str:
+        """The tracking and registry URI of the running server."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def _healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.uri}/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def start(self) -> LocalMlflowServer:
+        """Start the server and wait until ``/health`` answers."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.state_dir / "mlflow-server.log"
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{self.state_dir / 'mlflow.db'}",
+            "--artifacts-destination", str(self.state_dir / "artifacts"),
+            "--serve-artifacts",
+        ]  # fmt: skip
+        with log_path.open("ab") as log:
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.state_dir)
+        try:
+            wait_until(self._healthy, timeout_s=self.startup_timeout_s, what="mlflow server", process=self._process)
+        except OperationTimeoutError as error:
+            self.stop()
+            raise OperationTimeoutError(f"{error.message}; log tail:\n{log_tail(log_path)}") from error
+        return self
+
+    def stop(self) -> None:
+        """Stop the server process."""
+        if self._process is not None:
+            stop_process(self._process)
+            self._process = None
+
+    def __enter__(self) -> LocalMlflowServer:
+        """Start on entering a ``with`` block."""
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        """Stop on leaving the ``with`` block."""
+        self.stop()

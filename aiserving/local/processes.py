@@ -1,0 +1,53 @@
+"""Start and stop local server processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from aiserving.errors import OperationTimeoutError
+
+
+def free_port() -> int:
+    """Ask the kernel for a free TCP port on the loopback address."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], *, timeout_s: float, what: str, process: subprocess.Popen[bytes]) -> None:
+    """Poll ``check`` until it is true, the process dies or the time is up.
+
+    Raises:
+        OperationTimeoutError: ``what`` was not ready within ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise OperationTimeoutError(f"{what} exited with code {process.returncode} before it was ready")
+        if check():
+            return
+        time.sleep(0.2)
+    raise OperationTimeoutError(f"{what} was not ready within {timeout_s:g} s")
+
+
+def stop_process(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
+    """Terminate a process, then kill it when it does not exit in time."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def log_tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log file, for error messages."""
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,1 @@
+"""KServe InferenceServices: typed deployment config, builder, deploy client and canary control."""

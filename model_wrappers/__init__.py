@@ -1,0 +1,1 @@
+"""The Python model wrapper: a kserve.Model serving an MLflow pyfunc."""

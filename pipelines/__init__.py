@@ -1,0 +1,1 @@
+"""KFP v2 pipelines composed from our components, compiled to reusable YAML."""
