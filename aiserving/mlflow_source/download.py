@@ -19,6 +19,7 @@ from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from aiserving.errors import InvalidInputError
 from aiserving.mlflow_source.connection import RegistryConnection, redact_uri
 from aiserving.mlflow_source.lineage import LINEAGE_FILE, Lineage, content_digest, content_files
+from aiserving.mlflow_source.metadata import load_mlmodel
 from aiserving.mlflow_source.resolver import ArtifactFile, artifact_repository, find_version, iter_artifact_files
 from aiserving.mlflow_source.uri import ModelUri
 
@@ -115,7 +116,7 @@ def download_model(uri: str | ModelUri, out: Path, connection: RegistryConnectio
             aliases=sorted(alias for alias, number in aliases.items() if number == str(version.version)),
             requested_uri=str(model_uri),
             run_id=version.run_id or None,
-            model_id=getattr(version, "model_id", None),
+            model_id=getattr(version, "model_id", None) or load_mlmodel(staging).model_id,
             source=redact_uri(version.source or ""),
             tracking_uri=connection.redacted_tracking_uri,
             resolved_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

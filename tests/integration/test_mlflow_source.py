@@ -106,6 +106,8 @@ def test_download_writes_artifacts_and_lineage(
     assert lineage.version == registered_models["sklearn"].version
     assert lineage.aliases == ["champion"]
     assert lineage.tracking_uri == mlflow_server.uri
+    assert lineage.model_id
+    assert lineage.model_id.startswith("m-")
     assert lineage.content_digest == content_digest(out)
     assert (out / "MLmodel").is_file()
     assert lineage.file_count == len([p for p in out.rglob("*") if p.is_file()]) - 1
