@@ -15,6 +15,19 @@ import yaml
 from tests.support.manifests.objects import Obj
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+# The Kubernetes minor versions the platform supports (docs/cluster-requirements.md).
+SUPPORTED_KUBERNETES_VERSIONS = ("1.29", "1.30", "1.31", "1.32", "1.33")
+# API groups whose kinds are built into Kubernetes and checked by kubernetes-validate.
+CORE_API_GROUPS = {
+    "",
+    "apps",
+    "batch",
+    "policy",
+    "autoscaling",
+    "networking.k8s.io",
+    "rbac.authorization.k8s.io",
+    "scheduling.k8s.io",
+}
 HAND_SCHEMA_DIR = REPO_ROOT / "tests" / "manifests" / "schemas"
 
 # KServe kinds -> CRD file name; each KServe release folder under the CRD dir holds all of them.
@@ -30,6 +43,22 @@ HAND_SCHEMAS = {
     "PodMonitor": "podmonitor.schema.yaml",
     "PrometheusRule": "prometheusrule.schema.yaml",
 }
+
+
+def api_group(obj: Obj) -> str:
+    api_version = str(obj.get("apiVersion", ""))
+    return api_version.rsplit("/", 1)[0] if "/" in api_version else ""
+
+
+def validator_family(obj: Obj) -> str:
+    """Which strict validator checks this object: core, kserve or hand; never none."""
+    if obj.get("kind") in KSERVE_CRD_FILES and api_group(obj) == "serving.kserve.io":
+        return "kserve"
+    if obj.get("kind") in HAND_SCHEMAS:
+        return "hand"
+    if api_group(obj) in CORE_API_GROUPS:
+        return "core"
+    raise LookupError(f"no strict schema for {obj.get('apiVersion')} {obj.get('kind')}; add one to {HAND_SCHEMA_DIR}")
 
 
 def kserve_crd_dir() -> Path:
