@@ -6,12 +6,20 @@ from collections import Counter
 
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.manifests.conftest import ENVIRONMENTS, NAMESPACE, OVERLAYS
 from tests.support.manifests.objects import Obj, gpu_limits, name_of, namespace_of, of_kind
 from tests.support.manifests.pods import KNATIVE, STANDARD, deployment_mode
 from tests.support.manifests.policies.scaling import effective_min_replicas
 
 CLUSTER_SCOPED = {"Namespace", "PriorityClass"}
+# InferenceService predictor fields Knative's webhook refuses unless the flag is enabled.
+FEATURE_FLAGS = {
+    "tolerations": "kubernetes.podspec-tolerations",
+    "affinity": "kubernetes.podspec-affinity",
+    "nodeSelector": "kubernetes.podspec-nodeselector",
+    "runtimeClassName": "kubernetes.podspec-runtimeclassname",
+}
 BASE_KINDS = Counter(
     {
         "Namespace": 1,
@@ -92,7 +100,7 @@ def test_mlflow_wrapper_runtime_contract(renders: dict[str, list[Obj]]) -> None:
         "prometheus.kserve.io/port": "8080",
         "prometheus.kserve.io/path": "/metrics",
     }
-    assert "--model_dir=/mnt/models" in container["args"]
+    assert container["args"] == ["--model-dir=/mnt/models", "--model-name={{.Name}}", "--port=8080", "--grpc-port=8081"]
 
 
 def isvcs(renders: dict[str, list[Obj]], overlay: str) -> list[Obj]:
@@ -136,3 +144,16 @@ def test_prod_runs_two_replicas_on_whole_gpus_with_a_pdb_each(renders: dict[str,
 
 def test_overlays_list_is_complete() -> None:
     assert OVERLAYS == ("dev", "staging", "prod")
+
+
+def test_knative_gpu_scheduling_is_documented_with_its_feature_flags(environments: dict[str, list[Obj]]) -> None:
+    """Knative rejects tolerations/affinity without config-features flags; the docs must say so."""
+    requirements = (REPO_ROOT / "docs" / "cluster-requirements.md").read_text(encoding="utf-8")
+    needed = set()
+    for objects in environments.values():
+        for isvc in of_kind(objects, "InferenceService"):
+            predictor = isvc["spec"]["predictor"]
+            if deployment_mode(isvc) == KNATIVE:
+                needed |= {FEATURE_FLAGS[field] for field in FEATURE_FLAGS if field in predictor}
+    assert needed == {"kubernetes.podspec-tolerations", "kubernetes.podspec-affinity"}
+    assert [flag for flag in sorted(needed) if f'"{flag}":"enabled"' not in requirements] == []
