@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.manifests.conftest import ENVIRONMENTS, NAMESPACE, OVERLAYS
+from tests.manifests.conftest import AUTOSCALERS, ENVIRONMENTS, GPU_COMPONENTS, NAMESPACE, OVERLAYS
 from tests.support.manifests.objects import Obj, gpu_limits, name_of, namespace_of, of_kind
 from tests.support.manifests.pods import KNATIVE, STANDARD, deployment_mode
 from tests.support.manifests.policies.scaling import effective_min_replicas
@@ -142,8 +142,11 @@ def test_prod_runs_two_replicas_on_whole_gpus_with_a_pdb_each(renders: dict[str,
     assert len(of_kind(objects, "ScaledObject")) == 2
 
 
-def test_overlays_list_is_complete() -> None:
-    assert OVERLAYS == ("dev", "staging", "prod")
+def test_every_overlay_and_component_is_tested() -> None:
+    manifests = REPO_ROOT / "manifests"
+    assert {p.name for p in (manifests / "overlays").iterdir()} == set(OVERLAYS)
+    assert {p.name for p in (manifests / "components").iterdir()} == set(GPU_COMPONENTS)
+    assert {p.name for p in (manifests / "autoscaling").iterdir()} == set(AUTOSCALERS)
 
 
 def test_knative_gpu_scheduling_is_documented_with_its_feature_flags(environments: dict[str, list[Obj]]) -> None:
