@@ -177,6 +177,9 @@ def with_standard_canary(live: Document, new_predictor: Document, percent: int) 
     if canary.get("minReplicas") is not None:
         canary["minReplicas"] = min(int(canary["minReplicas"]), int(stable.get("minReplicas", 1)))
     canary.pop("name", None)
+    if "model" in canary:
+        # The CRD requires a container name inside spec.canary[].predictor.model (not in the stable one).
+        canary["model"] = {**canary["model"], "name": canary["model"].get("name") or "kserve-container"}
     canary["name"] = canary_name(canary)
     if canary["name"] == stable.get("name"):
         canary["name"] = canary_name({**canary, "stable": stable.get("name")})

@@ -41,19 +41,21 @@ def connect(kubeconfig: str | None = None, context: str | None = None, retry: Re
     policy = retry or RetryPolicy()
     path = kubeconfig or os.environ.get("KUBECONFIG")
     in_cluster = not path and not os.path.exists(os.path.expanduser("~/.kube/config"))
+    configuration = client.Configuration()
+    # Our retry loop owns retries (429/5xx with Retry-After, broken connections); urllib3 must not add its own.
+    configuration.retries = False
     if in_cluster and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)
-        api_client = client.ApiClient(configuration)
         namespace_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
         namespace = namespace_file.read_text(encoding="utf-8").strip() if namespace_file.exists() else "default"
     else:
         try:
-            api_client = config.new_client_from_config(config_file=path, context=context)
+            config.load_kube_config(config_file=path, context=context, client_configuration=configuration)
         except (ConfigException, OSError, ValueError) as error:
             raise InvalidInputError(
                 f"cannot use kubeconfig {path or '~/.kube/config'} (context {context or 'current'}): {error}",
                 hint="pass --kubeconfig FILE and --context NAME that exist (kubectl config get-contexts)",
             ) from error
         namespace = _context_namespace(path, context)
+    api_client = client.ApiClient(configuration)
     return KubeClients(client.CustomObjectsApi(api_client), client.CoreV1Api(api_client), namespace, policy)

@@ -187,7 +187,7 @@ class _ApiHandler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         request = _Request(method, self.path)
         body = self._body() if method in ("POST", "PUT", "PATCH") else None
-        status = 500
+        headers: dict[str, str] = {}
         try:
             if request.kind is None:
                 raise ApiStatusError(404, "NotFound", f"the server could not find the requested resource {self.path}")
@@ -195,28 +195,21 @@ class _ApiHandler(BaseHTTPRequestHandler):
             if fault is not None:
                 self._apply_fault_before(fault, request)
                 if fault.status is not None:
-                    status = fault.status
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                     reason = "TooManyRequests" if fault.status == 429 else "InternalError"
-                    self._send_json(
-                        status, ApiStatusError(status, reason, f"injected {status}").status(), headers=headers
-                    )
-                    return
+                    raise ApiStatusError(fault.status, reason, f"injected {fault.status}")
             if request.watch:
                 # Logged when it starts: a watch can stream for minutes.
-                status = 200
-                self._log(request, status)
+                self._log(request, 200)
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client stopped watching
                     self._watch(request, fault)
                 return
             status, document = self._dispatch(method, request, body)
-            self._send_json(status, document)
         except ApiStatusError as error:
-            status = error.code
-            self._send_json(error.code, error.status())
-        finally:
-            if not (request.watch and status == 200):
-                self._log(request, status)
+            status, document = error.code, error.status()
+        # Logged before answering, so a client that reads the log after its call finds the call there.
+        self._log(request, status)
+        self._send_json(status, document, headers)
 
     def _log(self, request: _Request, status: int) -> None:
         self.api.log.append(
