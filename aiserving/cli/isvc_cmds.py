@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from inference_services.canary import CanaryControl, check_percent
-from inference_services.config import load_config
+from inference_services.config import config_json_schema, load_config
 from inference_services.connection import KubeClients, connect
 from inference_services.deploy import deploy, render, undeploy
 from inference_services.traffic import traffic_split
@@ -51,6 +51,11 @@ def _summary(document: dict[str, Any]) -> dict[str, Any]:
 def _render(args: argparse.Namespace) -> int:
     config = load_config(Path(args.config))
     print(yaml.safe_dump(render(config, args.namespace, args.kserve_version), sort_keys=False), end="")
+    return 0
+
+
+def _config_schema(args: argparse.Namespace) -> int:
+    print(config_json_schema(), end="")
     return 0
 
 
@@ -108,6 +113,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     render_parser.add_argument("-n", "--namespace", help="namespace to render into")
     render_parser.add_argument("--kserve-version", help="target KServe release (default: the config's)")
     render_parser.set_defaults(handler=_render)
+
+    schema_parser = subparsers.add_parser(
+        "config-schema", help="print the deployment config's JSON schema (docs/deployment-config.schema.json)"
+    )
+    schema_parser.set_defaults(handler=_config_schema)
 
     deploy_parser = subparsers.add_parser("deploy", help="create or update the InferenceService of a config")
     deploy_parser.add_argument("config", metavar="CONFIG", help="deployment config (YAML)")
