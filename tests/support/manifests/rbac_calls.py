@@ -1,13 +1,12 @@
-"""Map Kubernetes API requests to RBAC (apiGroup, resource, verb) and compare them with a Role.
+"""Compare the RBAC calls a client makes with what a Role grants.
 
-The deploy client's calls are observed on the wire (the test API server's request log), so the Role
-is checked against what the code really does rather than against a hand-kept list.
+The deploy client's calls are observed on the wire (the test API server's request log, already in
+RBAC terms), so the Role is checked against what the code really does, not against a hand-kept list.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
 
 from tests.support.manifests.objects import Obj, ref
 
@@ -22,39 +21,6 @@ class ApiCall:
 
     def __str__(self) -> str:
         return f"{self.verb} {self.resource}{'.' + self.api_group if self.api_group else ''}"
-
-
-_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
-
-
-def api_call(method: str, url: str) -> ApiCall:
-    """The RBAC call an HTTP request to the API server needs (namespaced resource paths only).
-
-    ``GET`` on a collection is ``list`` (``watch`` with ``?watch=true``), on an object ``get``;
-    ``DELETE`` on a collection is ``deletecollection``.
-    """
-    parts = urlsplit(url)
-    segments = [segment for segment in parts.path.split("/") if segment]
-    if segments[:2] == ["api", "v1"]:
-        group, rest = "", segments[2:]
-    elif segments[:1] == ["apis"] and len(segments) >= 3:
-        group, rest = segments[1], segments[3:]
-    else:
-        raise ValueError(f"not a Kubernetes resource path: {parts.path}")
-    if len(rest) < 3 or rest[0] != "namespaces":
-        raise ValueError(f"not a namespaced resource path: {parts.path}")
-    resource, named = rest[2], rest[3:]
-    if len(named) > 1:
-        resource = f"{resource}/{named[1]}"
-    method = method.upper()
-    if method == "GET":
-        watching = parse_qs(parts.query).get("watch", ["false"])[0].lower() in ("true", "1")
-        verb = "watch" if watching else ("get" if named else "list")
-    elif method == "DELETE":
-        verb = "delete" if named else "deletecollection"
-    else:
-        verb = _VERBS[method]
-    return ApiCall(group, resource, verb)
 
 
 def allowed_calls(role: Obj) -> set[ApiCall]:
