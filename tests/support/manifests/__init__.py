@@ -1,0 +1,1 @@
+"""Offline checks for manifests/: rendering, schemas and policies over rendered objects."""
