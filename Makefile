@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 LIB_PACKAGES := aiserving inference_services
 # Debian packages the tests run for real (command name:package name).
 SYSTEM_TOOLS := docker-registry:docker-registry skopeo:skopeo buildah:buildah prometheus:prometheus \
-	busybox:busybox-static java:openjdk-17-jre-headless kubectl:kubectl
+	busybox:busybox-static java:openjdk-17-jre-headless
 
 .PHONY: test demo lint format system-deps constraints clean
 
