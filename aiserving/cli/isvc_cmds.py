@@ -1,4 +1,4 @@
-"""``aiserving render``, ``deploy``, ``undeploy`` and ``canary set|promote|rollback|status``."""
+"""``aiserving render``, ``config-schema``, ``deploy``, ``undeploy`` and ``canary set|promote|rollback|status``."""
 
 from __future__ import annotations
 
