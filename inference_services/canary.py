@@ -139,10 +139,7 @@ class CanaryControl:
     def rollback(self, name: str, *, wait: bool = False, timeout_s: float = 300) -> Document:
         """Stop a canary in progress, or after a promotion restore the spec kept before the last change."""
         live = self._require(self.api.find(name), name)
-        if canary_in_progress(live) or (
-            deployment_mode(live) is DeploymentMode.KNATIVE
-            and live["spec"]["predictor"].get("canaryTrafficPercent") == 100
-        ):
+        if canary_in_progress(live):
             return self._stop_canary(name, wait, timeout_s)
         return self._restore_previous(name, wait, timeout_s)
 

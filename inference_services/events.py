@@ -69,7 +69,7 @@ def plain_event(reason: str, message: str) -> str:
 def _pod_events(clients: KubeClients, namespace: str, pod: str) -> list[tuple[str, str]]:
     listing = call_with_retries(
         lambda: clients.core.list_namespaced_event(
-            namespace, field_selector=f"involvedObject.name={pod}", _request_timeout=clients.retry.request_timeout_s
+            namespace, field_selector=f"involvedObject.name={pod}", _request_timeout=clients.retry.timeouts
         ),
         action=f'list events of pod "{namespace}/{pod}"',
         policy=clients.retry,
@@ -97,7 +97,7 @@ def explain_not_ready(clients: KubeClients, namespace: str, document: Document |
         lambda: clients.core.list_namespaced_pod(
             namespace,
             label_selector=f"serving.kserve.io/inferenceservice={name}",
-            _request_timeout=clients.retry.request_timeout_s,
+            _request_timeout=clients.retry.timeouts,
         ),
         action=f'list pods of InferenceService "{namespace}/{name}"',
         policy=clients.retry,

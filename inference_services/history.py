@@ -54,7 +54,7 @@ class HistoryStore:
         try:
             found: client.V1ConfigMap = call_with_retries(
                 lambda: self.clients.core.read_namespaced_config_map(
-                    name, self.namespace, _request_timeout=self.clients.retry.request_timeout_s
+                    name, self.namespace, _request_timeout=self.clients.retry.timeouts
                 ),
                 action=f'read ConfigMap "{self.namespace}/{name}"',
                 policy=self.clients.retry,
@@ -72,7 +72,7 @@ class HistoryStore:
         )
         call_with_retries(
             lambda: self.clients.core.create_namespaced_config_map(
-                self.namespace, body, _request_timeout=self.clients.retry.request_timeout_s
+                self.namespace, body, _request_timeout=self.clients.retry.timeouts
             ),
             action=f'create ConfigMap "{self.namespace}/{name}"',
             policy=self.clients.retry,
@@ -81,7 +81,7 @@ class HistoryStore:
     def _replace(self, name: str, config_map: client.V1ConfigMap) -> None:
         call_with_retries(
             lambda: self.clients.core.replace_namespaced_config_map(
-                name, self.namespace, config_map, _request_timeout=self.clients.retry.request_timeout_s
+                name, self.namespace, config_map, _request_timeout=self.clients.retry.timeouts
             ),
             action=f'update ConfigMap "{self.namespace}/{name}"',
             policy=self.clients.retry,

@@ -46,7 +46,7 @@ class InferenceServiceApi:
         custom = self.clients.custom
         result: Document = call_with_retries(
             lambda: custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.clients.retry.request_timeout_s
+                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.clients.retry.timeouts
             ),
             action=self._what("read", name),
             policy=self.clients.retry,
@@ -66,7 +66,7 @@ class InferenceServiceApi:
         result: Document = call_with_retries(
             lambda: custom.create_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, document, field_validation="Strict",
-                _request_timeout=self.clients.retry.request_timeout_s,
+                _request_timeout=self.clients.retry.timeouts,
             ),
             action=self._what("create", document["metadata"]["name"]),
             policy=self.clients.retry,
@@ -80,7 +80,7 @@ class InferenceServiceApi:
         result: Document = call_with_retries(
             lambda: custom.replace_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name, document, field_validation="Strict",
-                _request_timeout=self.clients.retry.request_timeout_s,
+                _request_timeout=self.clients.retry.timeouts,
             ),
             action=self._what("update", name),
             policy=self.clients.retry,
@@ -93,7 +93,7 @@ class InferenceServiceApi:
         result: Document = call_with_retries(
             lambda: custom.patch_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name, patch, field_validation="Strict",
-                _request_timeout=self.clients.retry.request_timeout_s,
+                _request_timeout=self.clients.retry.timeouts,
             ),
             action=self._what("patch", name),
             policy=self.clients.retry,
@@ -105,7 +105,7 @@ class InferenceServiceApi:
         custom = self.clients.custom
         call_with_retries(
             lambda: custom.delete_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.clients.retry.request_timeout_s
+                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.clients.retry.timeouts
             ),
             action=self._what("delete", name),
             policy=self.clients.retry,

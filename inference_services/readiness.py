@@ -19,16 +19,27 @@ Check = Callable[[Document], bool]
 
 
 def serving_as_written(document: Document) -> bool:
-    """``Ready`` and the traffic the spec asks for: the newest revision ready, every canary ready."""
+    """``Ready``, and the traffic the spec asks for: newest revision ready with its canary percent, canaries ready."""
     if not is_true(document, "Ready"):
         return False
+    spec = document.get("spec", {})
     status = document.get("status", {})
     if deployment_mode(document) is DeploymentMode.STANDARD:
-        return all(entry.get("ready") for entry in status.get("canaryStatuses") or [])
+        wanted = {entry["predictor"].get("name"): entry["trafficPercent"] for entry in spec.get("canary") or []}
+        reported = {entry.get("name"): entry for entry in status.get("canaryStatuses") or []}
+        return all(
+            name in reported and reported[name].get("ready") and reported[name].get("trafficPercent") == percent
+            for name, percent in wanted.items()
+        )
     predictor = status.get("components", {}).get("predictor", {})
-    return bool(predictor.get("latestReadyRevision")) and (
-        predictor.get("latestReadyRevision") == predictor.get("latestCreatedRevision")
-    )
+    latest = predictor.get("latestReadyRevision")
+    if not latest or latest != predictor.get("latestCreatedRevision"):
+        return False
+    percent = spec.get("predictor", {}).get("canaryTrafficPercent")
+    latest_share = sum(int(entry.get("percent") or 0) for entry in predictor.get("traffic") or []
+                       if entry.get("revisionName") == latest)  # fmt: skip
+    # The first revision of a service takes 100 % whatever the percent says.
+    return percent is None or latest_share in (int(percent), 100)
 
 
 def stable_serves_everything(document: Document) -> bool:

@@ -31,6 +31,11 @@ class RetryPolicy:
     request_timeout_s: float = 30.0
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
 
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """(connect, read) seconds for one call; the kubernetes client ignores a plain float."""
+        return (self.request_timeout_s, self.request_timeout_s)
+
     def backoff_s(self, attempt: int) -> float:
         """Full-jitter exponential backoff for the given 1-based attempt."""
         ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))

@@ -1,4 +1,4 @@
-"""``aiserving render``, ``deploy``, ``undeploy`` and ``canary set|promote|rollback|status``."""
+"""``aiserving render``, ``config-schema``, ``deploy``, ``undeploy`` and ``canary set|promote|rollback|status``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import yaml
 from inference_services.canary import CanaryControl, check_percent
 from inference_services.config import config_json_schema, load_config
 from inference_services.connection import KubeClients, connect
-from inference_services.deploy import deploy, render, undeploy
 from inference_services.traffic import traffic_split
 
 
@@ -49,6 +48,9 @@ def _summary(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def _render(args: argparse.Namespace) -> int:
+    # Imported here: the kserve SDK takes seconds to import and only render/deploy need its models.
+    from inference_services.deploy import render
+
     config = load_config(Path(args.config))
     print(yaml.safe_dump(render(config, args.namespace, args.kserve_version), sort_keys=False), end="")
     return 0
@@ -60,6 +62,8 @@ def _config_schema(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace) -> int:
+    from inference_services.deploy import deploy
+
     config = load_config(Path(args.config))
     clients = _clients(args)
     result = deploy(
@@ -71,6 +75,8 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def _undeploy(args: argparse.Namespace) -> int:
+    from inference_services.deploy import undeploy
+
     clients = _clients(args)
     undeploy(args.name, clients, namespace=args.namespace, wait=args.wait, timeout_s=args.timeout)
     _print_json({"name": args.name, "deleted": True})

@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
+from inference_services.crd_validation import schema_errors
+from inference_services.versions import KServeVersion
 from tests.conftest import REPO_ROOT
 from tests.support.isvc_configs import model_uri
 from tests.support.kube_api.fixtures import KubeTestCluster
@@ -84,3 +87,13 @@ def test_bad_input_fails_before_any_request(cluster: KubeTestCluster, namespace:
     assert too_old.returncode == 8
     assert "a Standard-mode canary (spec.canary) needs KServe >= 0.20" in too_old.stderr
     assert cluster.server.log.since(mark) == []
+
+
+@pytest.mark.parametrize("example", ["whole-gpu-knative-canary", "mig-standard"])
+def test_render_prints_crd_valid_yaml(example: str) -> None:
+    result = run_cli("render", str(REPO_ROOT / "examples" / "deployments" / f"{example}.yaml"), "-n", "team-a")
+
+    assert result.returncode == 0, result.stderr
+    document = yaml.safe_load(result.stdout)
+    assert document["metadata"]["namespace"] == "team-a"
+    assert schema_errors(document, KServeVersion(0, 20)) == []

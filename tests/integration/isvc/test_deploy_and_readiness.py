@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from aiserving.errors import InvalidInputError, NotFoundError, OperationTimeoutError
+from aiserving.errors import InvalidInputError, NotFoundError, OperationTimeoutError, PermissionDeniedError
 from inference_services.connection import KubeClients
 from inference_services.deploy import deploy, render, undeploy
 from inference_services.history import HistoryStore, history_name
@@ -120,3 +120,18 @@ def test_undeploy_removes_the_service_and_its_history(
         cluster.server.store.get(CONFIG_MAPS, namespace, history_name("gone-soon"))
     with pytest.raises(NotFoundError):
         undeploy("gone-soon", clients, namespace=namespace)
+
+
+def test_a_403_is_reported_as_it_is_not_retried_or_hidden(
+    cluster: KubeTestCluster, clients: KubeClients, namespace: str
+) -> None:
+    cluster.server.faults.add(Fault(verb="create", resource="inferenceservices", status=403, times=1))
+    mark = cluster.server.log.mark()
+
+    with pytest.raises(PermissionDeniedError) as caught:
+        deploy(gpu_config("denied", 1), clients, namespace=namespace)
+
+    assert caught.value.message == (
+        f'not allowed to create InferenceService "{namespace}/denied": injected 403 Forbidden'
+    )
+    assert [(r.verb, r.status) for r in cluster.server.log.since(mark)] == [("get", 404), ("create", 403)]

@@ -20,6 +20,7 @@ from inference_services.canary import CanaryControl
 from inference_services.connection import KubeClients
 from inference_services.deploy import deploy
 from inference_services.history import HistoryStore
+from inference_services.retry import RetryPolicy
 from tests.support.isvc_configs import gpu_config, model_uri
 from tests.support.kube_api import Behaviour, Fault
 from tests.support.kube_api.fixtures import KubeTestCluster
@@ -171,3 +172,23 @@ def test_rollback_after_promotion_restores_the_previous_spec(
     assert serving_models(cluster, namespace, "promo") == {model_uri("promo", 1): 100}
     # The rollback kept the promoted spec, so it can itself be undone.
     assert HistoryStore(clients, namespace).load("promo").previous_spec == promoted
+
+
+def test_a_slow_answer_times_out_and_is_retried(cluster: KubeTestCluster, namespace: str) -> None:
+    impatient = cluster.clients(RetryPolicy(attempts=4, base_delay_s=0.02, request_timeout_s=0.5))
+    cluster.server.faults.add(Fault(verb="get", resource="inferenceservices", delay_s=1.5, times=1))
+    mark = cluster.server.log.mark()
+
+    deploy(gpu_config("slow", 1), impatient, namespace=namespace, wait=True, timeout_s=20)
+
+    def isvc_gets() -> list[int]:
+        return [
+            r.status for r in cluster.server.log.since(mark) if r.verb == "get" and r.resource == "inferenceservices"
+        ]
+
+    deadline = time.monotonic() + 5
+    while len(isvc_gets()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)  # the slow answer is logged when the server finally sends it, after we gave up on it
+    # The retry found nothing and created it; the slow answer, sent later, already saw the new object.
+    assert isvc_gets() == [404, 200]
+    assert serving_models(cluster, namespace, "slow") == {model_uri("slow", 1): 100}

@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from aiserving.errors import OperationTimeoutError
-from inference_services.canary import CanaryControl
 from inference_services.connection import KubeClients
-from inference_services.deploy import deploy, undeploy
-from tests.support.isvc_configs import gpu_config, model_uri
-from tests.support.kube_api import Behaviour
 from tests.support.kube_api.fixtures import KubeTestCluster
+from tests.support.kube_api.flows import exercise_deploy_client
 
 ISVC = "serving.kserve.io"
 DEPLOY_CLIENT_RULES = {
@@ -37,17 +33,8 @@ def test_the_deploy_client_needs_exactly_these_rules(
     cluster: KubeTestCluster, clients: KubeClients, namespace: str, mode: str
 ) -> None:
     mark = cluster.server.log.mark()
-    control = CanaryControl(clients, namespace)
-    deploy(gpu_config("rbac", 1, mode=mode), clients, namespace=namespace, wait=True, timeout_s=20)
-    deploy(gpu_config("rbac", 2, mode=mode, canary=10), clients, namespace=namespace, wait=True, timeout_s=20)
-    control.set_percent("rbac", 50, wait=True, timeout_s=20)
-    control.report("rbac")
-    control.promote("rbac", wait=True, timeout_s=20)
-    control.rollback("rbac", wait=True, timeout_s=20)
-    cluster.controller.script(model_uri("rbac", 3), Behaviour(never_ready=True))
-    with pytest.raises(OperationTimeoutError):
-        deploy(gpu_config("rbac", 3, mode=mode, canary=10), clients, namespace=namespace, wait=True, timeout_s=1)
-    undeploy("rbac", clients, namespace=namespace, wait=True, timeout_s=10)
+
+    exercise_deploy_client(cluster, clients, namespace, mode)
 
     records = cluster.server.log.since(mark)
     assert {record.namespace for record in records} == {namespace}

@@ -46,6 +46,7 @@ _PATH = re.compile(
     r"/namespaces/(?P<namespace>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/(?P<subresource>[^/]+))?$"
 )
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_FAULT_REASONS = {403: "Forbidden", 429: "TooManyRequests", 503: "ServiceUnavailable"}
 _ISVC_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
 
@@ -196,8 +197,8 @@ class _ApiHandler(BaseHTTPRequestHandler):
                 self._apply_fault_before(fault, request)
                 if fault.status is not None:
                     headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-                    reason = "TooManyRequests" if fault.status == 429 else "InternalError"
-                    raise ApiStatusError(fault.status, reason, f"injected {fault.status}")
+                    reason = _FAULT_REASONS.get(fault.status, "InternalError")
+                    raise ApiStatusError(fault.status, reason, f"injected {fault.status} {reason}")
             if request.watch:
                 # Logged when it starts: a watch can stream for minutes.
                 self._log(request, 200)
