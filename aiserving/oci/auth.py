@@ -48,6 +48,7 @@ def authorization_for(
     credentials: Credentials | None,
     scopes: list[str],
     session: requests.Session,
+    verify: str | bool,
     timeout_s: float,
 ) -> str:
     """Produce the ``Authorization`` header that answers ``challenge`` for ``scopes``.
@@ -82,13 +83,14 @@ def authorization_for(
                     "client_id": "aiserving",
                 },
                 timeout=timeout_s,
+                verify=verify,
             )
         else:
             basic = (credentials.username or "", credentials.password or "") if credentials else None
             params: list[tuple[str, str]] = [("scope", scope) for scope in wanted]
             if service:
                 params.insert(0, ("service", service))
-            response = session.get(realm, params=params, auth=basic, timeout=timeout_s)
+            response = session.get(realm, params=params, auth=basic, timeout=timeout_s, verify=verify)
     except requests.RequestException as error:
         raise UnreachableError(
             f"the token service {realm} of registry {host} cannot be reached: {error}",

@@ -22,7 +22,7 @@ from aiserving.errors import ConflictError, InvalidInputError
 from aiserving.oci import media_types
 from aiserving.oci.credentials import load_credentials
 from aiserving.oci.digest_cache import CachedLayer, DigestCache, default_cache_dir
-from aiserving.oci.digests import DigestingStream, check_compression, layer_media_type
+from aiserving.oci.digests import Compression, DigestingStream, check_compression, layer_media_type
 from aiserving.oci.image import SCRATCH, BaseImage, Platform, append_layer, load_base, scratch_base
 from aiserving.oci.labels import package_labels
 from aiserving.oci.layer import LayerPlan, scan_tree
@@ -178,41 +178,93 @@ def build_image(
         )
     chosen_platform = Platform.parse(platform)
     base_text = base_image or _default_base(checked_format)
-    base_reference = None if base_text == SCRATCH else parse_reference(base_text)
+    if base_text != SCRATCH:
+        parse_reference(base_text)
     plan = scan_tree(package_dir, prefix="models")
-    created = _created_timestamp(os.environ)
+    _created_timestamp(os.environ)
     labels = package_labels(package_dir, image_format=checked_format, created=None)
     if isinstance(target, LayoutReference):
         OciLayoutStore(target.path).check_writable()
     env = {MODEL_DIR_ENV: MODEL_DIR} if checked_format == "predictor" else {}
 
+    return push_directory_image(
+        plan,
+        target,
+        base_image=base_text,
+        platform=chosen_platform,
+        compression=layer_compression,
+        labels=labels,
+        env=env,
+        created_by=f"aiserving build-image --format {checked_format}: COPY package {MODEL_DIR}",
+        access=RegistryAccess(insecure, ca_file, registry_config, timeout_s),
+        cache_dir=cache_dir,
+        show_progress=show_progress,
+    )
+
+
+@dataclass(frozen=True)
+class RegistryAccess:
+    """How to reach registries: plain http or TLS with a CA, which credentials file, how long to wait."""
+
+    insecure: bool = False
+    ca_file: Path | None = None
+    registry_config: Path | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+
+def push_directory_image(
+    plan: LayerPlan,
+    target: ImageReference,
+    *,
+    base_image: str,
+    platform: Platform,
+    compression: Compression = "none",
+    labels: dict[str, str] | None = None,
+    env: dict[str, str] | None = None,
+    cmd: list[str] | None = None,
+    created_by: str = "aiserving: COPY directory",
+    access: RegistryAccess | None = None,
+    cache_dir: Path | None = None,
+    show_progress: bool | None = None,
+) -> BuildResult:
+    """Append the scanned directory as one layer to ``base_image`` and push the image to ``target``.
+
+    The lower-level half of :func:`build_image`, also used to build a rootfs image (such as the
+    busybox modelcar base) from a directory with ``prefix=""``.
+
+    Raises:
+        NotFoundError: the base image does not exist.
+        PermissionDeniedError: the registry refused the credentials (or their absence).
+        UnreachableError: a registry cannot be reached.
+        UnsupportedError: the base image cannot be appended to.
+        ConflictError: a file changed while it was read, or a blob vanished before the manifest.
+    """
+    access = access or RegistryAccess()
+    labels = dict(labels or {})
+    created = _created_timestamp(os.environ)
+    base_reference = None if base_image == SCRATCH else parse_reference(base_image)
     stores = _Stores(
         push_host=target.registry if isinstance(target, RegistryReference) else None,
-        registry_config=registry_config,
-        insecure=insecure,
-        ca_file=ca_file,
-        timeout_s=timeout_s,
+        registry_config=access.registry_config,
+        insecure=access.insecure,
+        ca_file=access.ca_file,
+        timeout_s=access.timeout_s,
     )
     try:
         target_store = stores.open(target, "pull,push")
         if base_reference is None:
-            base = scratch_base(chosen_platform)
+            base = scratch_base(platform)
         else:
             base_store = stores.open(base_reference, "pull")
-            base = load_base(base_store, base_reference.digest or base_reference.tag, base_text, chosen_platform)
+            base = load_base(base_store, base_reference.digest or base_reference.tag, base_image, platform)
         if base.digest is not None:
             labels["org.opencontainers.image.base.name"] = base.name
             labels["org.opencontainers.image.base.digest"] = base.digest
         cache = DigestCache(cache_dir or default_cache_dir())
-        layer, reused = _push_model_layer(plan, layer_compression, target_store, base.store, cache, show_progress)
+        layer, reused = _push_model_layer(plan, compression, target_store, base.store, cache, show_progress)
         _bring_base_layers(base, target_store, show_progress)
         appended = append_layer(
-            base,
-            layer,
-            labels=labels,
-            env=env,
-            created=created,
-            created_by=f"aiserving build-image --format {checked_format}: COPY {plan.root.name} {MODEL_DIR}",
+            base, layer, labels=labels, env=env or {}, cmd=cmd, created=created, created_by=created_by
         )
         if not target_store.has_blob(appended.config_digest):
             target_store.write_blob([appended.config], lambda: appended.config_digest)
@@ -243,7 +295,7 @@ def build_image(
 
 def _push_model_layer(
     plan: LayerPlan,
-    compression: Literal["none", "gzip"],
+    compression: Compression,
     target: ImageStore,
     base_store: ImageStore | None,
     cache: DigestCache,

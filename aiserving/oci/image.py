@@ -185,10 +185,11 @@ def append_layer(
     *,
     labels: dict[str, str],
     env: dict[str, str],
+    cmd: list[str] | None = None,
     created: str,
     created_by: str,
 ) -> AppendedImage:
-    """Append ``layer`` to ``base`` with labels and env added to the config."""
+    """Append ``layer`` to ``base`` with labels and env added to the config (and ``Cmd`` when given)."""
     config = copy.deepcopy(base.config)
     config["created"] = created
     runtime = config.setdefault("config", {}) or {}
@@ -197,6 +198,8 @@ def append_layer(
     if env:
         kept = [item for item in runtime.get("Env") or [] if item.split("=", 1)[0] not in env]
         runtime["Env"] = kept + [f"{key}={value}" for key, value in env.items()]
+    if cmd is not None:
+        runtime["Cmd"] = cmd
     rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
     rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), layer.diff_id]
     config["history"] = [*config.get("history", []), {"created": created, "created_by": created_by}]

@@ -59,7 +59,8 @@ class RegistryClient:
         self.credentials = credentials
         self.timeout_s = timeout_s
         self.session = requests.Session()
-        self.session.verify = str(ca_file) if ca_file else True
+        # Passed on every request: a session-level verify loses to $REQUESTS_CA_BUNDLE in requests.
+        self.verify: str | bool = str(ca_file) if ca_file else True
         self._authorization: str | None = None
         self._scopes: set[str] = set()
 
@@ -82,7 +83,9 @@ class RegistryClient:
         if self._authorization:
             headers["Authorization"] = self._authorization
         try:
-            return self.session.request(method, url, headers=headers, timeout=self.timeout_s, **kwargs)
+            return self.session.request(
+                method, url, headers=headers, timeout=self.timeout_s, verify=self.verify, **kwargs
+            )
         except requests.exceptions.SSLError as error:
             raise UnreachableError(
                 f"TLS with registry {self.host} failed: {error}",
@@ -122,6 +125,7 @@ class RegistryClient:
                 credentials=self.credentials,
                 scopes=sorted(self._scopes),
                 session=self.session,
+                verify=self.verify,
                 timeout_s=self.timeout_s,
             )
             if replayable and not (had_authorization and challenge.scheme == "basic"):
