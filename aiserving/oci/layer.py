@@ -260,9 +260,14 @@ def _scan_directory(directory: Path, real_root: Path, member_prefix: str, entrie
 def _symlink_target(path: Path, real_root: Path) -> str:
     """The link text to store: relative, and only when it resolves inside the package."""
     resolved = path.resolve()
-    if not resolved.is_relative_to(real_root) or not resolved.exists():
+    if not resolved.is_relative_to(real_root):
         raise InvalidInputError(
-            f"symlink {path} -> {os.readlink(path)} points outside the package directory {real_root} (or to nothing)",
+            f"symlink {path} -> {os.readlink(path)} points outside the package directory {real_root}",
             hint="copy the target into the package instead of linking to it",
+        )
+    if not resolved.exists():
+        raise InvalidInputError(
+            f"symlink {path} -> {os.readlink(path)} points to nothing",
+            hint="remove the dangling link or add its target to the package",
         )
     return os.path.relpath(resolved, path.parent.resolve())
