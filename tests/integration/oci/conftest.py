@@ -16,6 +16,7 @@ from aiserving.oci.layer import scan_tree
 from aiserving.oci.reference import parse_reference
 from tests.conftest import in_ci
 from tests.support.oci import busybox_rootfs, dockerconfigjson, make_package, make_tls, write_htpasswd
+from tests.support.token_server import TokenServer
 
 USER, PASSWORD = "pusher", "s3cret-pw"
 
@@ -71,6 +72,30 @@ def secure_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure
         cert_dir.mkdir()
         shutil.copy(ca_file, cert_dir / "ca.crt")
         yield SecureRegistry(running, ca_file, secret_dir, cert_dir)
+
+
+@dataclass(frozen=True)
+class TokenRegistry:
+    registry: LocalRegistry
+    tokens: TokenServer
+    config: Path  # a docker config.json with the token service's user
+
+    @property
+    def host(self) -> str:
+        return self.registry.host
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenRegistry]:
+    """A registry in bearer-token mode, trusting a token service that signs RS256 JWTs."""
+    require_tools("docker-registry")
+    state = tmp_path_factory.mktemp("token-registry")
+    tokens = TokenServer(state / "tokens", USER, PASSWORD)
+    with tokens, LocalRegistry(state / "registry", token=tokens.auth) as running:
+        config = state / "docker" / "config.json"
+        config.parent.mkdir()
+        config.write_text(dockerconfigjson(running.host, USER, PASSWORD))
+        yield TokenRegistry(running, tokens, config)
 
 
 @pytest.fixture(scope="session")

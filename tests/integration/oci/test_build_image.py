@@ -20,7 +20,7 @@ from aiserving.local.registry import LocalRegistry
 from aiserving.oci import build_image
 from aiserving.oci.registry import RegistryClient
 from tests.conftest import REPO_ROOT
-from tests.integration.oci.conftest import SecureRegistry, require_tools
+from tests.integration.oci.conftest import SecureRegistry, TokenRegistry, require_tools
 from tests.support.oci import make_package, skopeo, skopeo_json, snapshot
 
 
@@ -452,3 +452,42 @@ def test_artifact_base_is_unsupported(registry: LocalRegistry, tmp_path: Path) -
     )
     assert result.returncode == 8
     assert "has config media type 'application/vnd.unknown.config.v1+json'" in result.stderr
+
+
+def test_bearer_token_flow_with_cross_repository_mount(token_registry: TokenRegistry, tmp_path: Path) -> None:
+    host = token_registry.host
+    first_package = make_package(tmp_path / "first")
+    anonymous = run_cli(
+        "build-image",
+        str(first_package),
+        "--image",
+        f"{host}/team-a/base:v1",
+        "--base-image",
+        "scratch",
+        "--insecure",
+        env={"HOME": str(tmp_path), "DOCKER_CONFIG": ""},
+    )
+    assert anonymous.returncode == 5
+    assert f"registry {host} requires authentication and no credentials for {host} were found" in anonymous.stderr
+
+    base = build_image(
+        first_package,
+        f"{host}/team-a/base:v1",
+        base_image="scratch",
+        insecure=True,
+        registry_config=token_registry.config,
+    )
+    token_registry.tokens.requests.clear()
+    result = build_image(
+        make_package(tmp_path / "second"),
+        f"{host}/team-b/model:v1",
+        base_image=base.pinned,
+        insecure=True,
+        registry_config=token_registry.config,
+    )
+    # one token covers pushing to team-b and pulling (and mounting) from team-a
+    assert token_registry.tokens.requests[0] == ["repository:team-a/base:pull", "repository:team-b/model:pull,push"]
+    inspected = skopeo_json(
+        "inspect", "--tls-verify=false", "--creds", "pusher:s3cret-pw", "--raw", f"docker://{result.pinned}"
+    )
+    assert inspected["layers"][0]["digest"] == base.layer.digest  # type: ignore[index]
