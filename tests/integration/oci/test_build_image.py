@@ -491,3 +491,33 @@ def test_bearer_token_flow_with_cross_repository_mount(token_registry: TokenRegi
         "inspect", "--tls-verify=false", "--creds", "pusher:s3cret-pw", "--raw", f"docker://{result.pinned}"
     )
     assert inspected["layers"][0]["digest"] == base.layer.digest  # type: ignore[index]
+
+
+def test_base_and_target_can_be_a_registry_or_a_layout(
+    registry: LocalRegistry, busybox_base: str, package: Path, tmp_path: Path
+) -> None:
+    layout = tmp_path / "layout"
+    # registry base → layout: the base layers are copied into the layout, digest-checked
+    into_layout = build_image(package, f"oci-layout:{layout}:with-base", base_image=busybox_base, insecure=True)
+    base_manifest = skopeo_json("inspect", "--tls-verify=false", "--raw", f"docker://{busybox_base}")
+    for layer in base_manifest["layers"]:  # type: ignore[attr-defined]
+        assert (layout / "blobs" / "sha256" / layer["digest"].split(":")[1]).is_file()
+    inspected = skopeo_json("inspect", f"oci:{layout}:with-base")
+    assert inspected["Digest"] == into_layout.digest
+    assert inspected["Labels"]["org.opencontainers.image.base.name"] == busybox_base  # type: ignore[index]
+
+    # layout base → registry: every blob is uploaded from the layout
+    second = make_package(tmp_path / "second")
+    from_layout = build_image(
+        second,
+        f"{registry.host}/models/from-layout-base:v1",
+        base_image=f"oci-layout:{layout}:with-base",
+        insecure=True,
+    )
+    raw = skopeo_json("inspect", "--tls-verify=false", "--raw", f"docker://{from_layout.pinned}")
+    assert [layer["digest"] for layer in raw["layers"]][:-1] == [  # type: ignore[attr-defined]
+        layer["digest"]
+        for layer in json.loads(
+            b"".join((layout / "blobs" / "sha256" / into_layout.digest.split(":")[1]).read_bytes().splitlines())
+        )["layers"]
+    ]
