@@ -58,7 +58,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     parser.add_argument("package_dir", metavar="PACKAGE_DIR")
-    parser.add_argument("--image", required=True, help="REGISTRY/REPO:TAG, or oci-layout:PATH[:TAG]")
+    parser.add_argument(
+        "--image",
+        help="REGISTRY/REPO:TAG or oci-layout:PATH[:TAG] (default: $AISERVING_REGISTRY/NAME:vVERSION, "
+        "else oci-layout:PACKAGE_DIR.oci:vVERSION)",
+    )
     parser.add_argument("--format", choices=IMAGE_FORMATS, default="modelcar", help="default: modelcar")
     parser.add_argument(
         "--base-image", help="image to append to (modelcar: busybox; predictor: our model server; 'scratch': none)"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ MODEL_SERVER_IMAGE_ENV = "AISERVING_MODEL_SERVER_IMAGE"
 DEFAULT_MODELCAR_BASE = "docker.io/library/busybox:1.37.0"
 MODEL_DIR = "/models"
 MODEL_DIR_ENV = "AISERVING_MODEL_DIR"
+REGISTRY_ENV = "AISERVING_REGISTRY"
 
 
 @dataclass(frozen=True)
@@ -125,9 +127,28 @@ class _Stores:
             client.close()
 
 
+def default_image(package_dir: Path, environ: dict[str, str] | os._Environ[str] | None = None) -> str:
+    """Where an image goes when no ``--image`` is given.
+
+    ``$AISERVING_REGISTRY/<model name>:v<version>`` when a registry is configured, else (embedded,
+    registry-less use) an OCI layout next to the package: ``oci-layout:<PACKAGE_DIR>.oci:v<version>``.
+    Name and version come from ``lineage.json`` (else the directory name and ``latest``).
+    """
+    environ = os.environ if environ is None else environ
+    labels = package_labels(package_dir, image_format="modelcar", created=None)
+    version = labels.get("ai.creativeflow.model.version")
+    tag = re.sub(r"[^A-Za-z0-9_.-]", "-", f"v{version}") if version else "latest"
+    registry = environ.get(REGISTRY_ENV, "").rstrip("/")
+    if registry:
+        name = labels.get("ai.creativeflow.model.name") or package_dir.absolute().name
+        repository = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
+        return f"{registry}/{repository}:{tag}"
+    return f"oci-layout:{package_dir.absolute()}.oci:{tag}"
+
+
 def build_image(
     package_dir: Path,
-    image: str,
+    image: str | None = None,
     *,
     image_format: str = "modelcar",
     base_image: str | None = None,
@@ -144,7 +165,7 @@ def build_image(
 
     Args:
         package_dir: the package; it lands under ``/models`` in the image.
-        image: ``REGISTRY/REPO:TAG`` or ``oci-layout:PATH[:TAG]``.
+        image: ``REGISTRY/REPO:TAG`` or ``oci-layout:PATH[:TAG]``; default: :func:`default_image`.
         image_format: ``modelcar`` (default base busybox) or ``predictor`` (base: our model server).
         base_image: the image to append to; ``scratch`` for none.
         platform: ``OS/ARCH[/VARIANT]`` selected from a base image index.
@@ -170,6 +191,7 @@ def build_image(
         raise InvalidInputError(f"image format {image_format!r} is not supported", hint="use modelcar or predictor")
     checked_format: ImageFormat = "modelcar" if image_format == "modelcar" else "predictor"
     layer_compression = check_compression(compression)
+    image = image or default_image(package_dir)
     target = parse_reference(image)
     if target.digest is not None:
         raise InvalidInputError(
@@ -185,7 +207,9 @@ def build_image(
     labels = package_labels(package_dir, image_format=checked_format, created=None)
     if isinstance(target, LayoutReference):
         OciLayoutStore(target.path).check_writable()
-    env = {MODEL_DIR_ENV: MODEL_DIR} if checked_format == "predictor" else {}
+    # The model server's entrypoint is `aiserving serve`; its CMD names the model directory.
+    predictor = checked_format == "predictor"
+    env = {MODEL_DIR_ENV: MODEL_DIR} if predictor else {}
 
     return push_directory_image(
         plan,
@@ -195,6 +219,7 @@ def build_image(
         compression=layer_compression,
         labels=labels,
         env=env,
+        cmd=[MODEL_DIR] if predictor else None,
         created_by=f"aiserving build-image --format {checked_format}: COPY package {MODEL_DIR}",
         access=RegistryAccess(insecure, ca_file, registry_config, timeout_s),
         cache_dir=cache_dir,

@@ -521,3 +521,27 @@ def test_base_and_target_can_be_a_registry_or_a_layout(
             b"".join((layout / "blobs" / "sha256" / into_layout.digest.split(":")[1]).read_bytes().splitlines())
         )["layers"]
     ]
+
+
+def test_predictor_points_the_server_at_models(registry: LocalRegistry, busybox_base: str, package: Path) -> None:
+    # busybox stands in for the model server image here: the predictor only adds env and CMD to its base
+    result = run_cli(
+        "build-image",
+        str(package),
+        "--format",
+        "predictor",
+        "--image",
+        f"{registry.host}/predictors/fraud:v7",
+        "--base-image",
+        busybox_base,
+        "--insecure",
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    config = skopeo_json("inspect", "--tls-verify=false", "--config", "--raw", f"docker://{document['image']}")
+    assert config["config"]["Cmd"] == ["/models"]  # type: ignore[index]
+    assert config["config"]["Env"] == ["AISERVING_MODEL_DIR=/models"]  # type: ignore[index]
+    assert config["config"]["Labels"]["ai.creativeflow.image.format"] == "predictor"  # type: ignore[index]
+    assert document["base_digest"] == busybox_base.split("@", 1)[1]
+    assert document["image"] == f"{registry.host}/predictors/fraud@{document['digest']}"
