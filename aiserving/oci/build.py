@@ -135,7 +135,7 @@ def default_image(package_dir: Path, environ: dict[str, str] | os._Environ[str] 
     Name and version come from ``lineage.json`` (else the directory name and ``latest``).
     """
     environ = os.environ if environ is None else environ
-    labels = package_labels(package_dir, image_format="modelcar", created=None)
+    labels = package_labels(package_dir, image_format="modelcar")
     version = labels.get("ai.creativeflow.model.version")
     tag = re.sub(r"[^A-Za-z0-9_.-]", "-", f"v{version}") if version else "latest"
     registry = environ.get(REGISTRY_ENV, "").rstrip("/")
@@ -204,9 +204,11 @@ def build_image(
         parse_reference(base_text)
     plan = scan_tree(package_dir, prefix="models")
     _created_timestamp(os.environ)
-    labels = package_labels(package_dir, image_format=checked_format, created=None)
+    labels = package_labels(package_dir, image_format=checked_format)
     if isinstance(target, LayoutReference):
         OciLayoutStore(target.path).check_writable()
+    if ca_file is not None and not ca_file.is_file():
+        raise InvalidInputError(f"CA file {ca_file} does not exist", hint="pass the PEM bundle of the registry's CA")
     # The model server's entrypoint is `aiserving serve`; its CMD names the model directory.
     predictor = checked_format == "predictor"
     env = {MODEL_DIR_ENV: MODEL_DIR} if predictor else {}

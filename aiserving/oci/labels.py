@@ -68,7 +68,7 @@ def _scalar(value: Any) -> str | None:
     return str(value)
 
 
-def package_labels(package_dir: Path, *, image_format: str, created: str | None) -> dict[str, str]:
+def package_labels(package_dir: Path, *, image_format: str) -> dict[str, str]:
     """Labels for an image built from ``package_dir``.
 
     Raises:
@@ -99,6 +99,4 @@ def package_labels(package_dir: Path, *, image_format: str, created: str | None)
         labels[f"{OCI_PREFIX}source"] = source
     description = f"{image_format} image of model {title}" + (f" version {version}" if version else "")
     labels[f"{OCI_PREFIX}description"] = description
-    if created:
-        labels[f"{OCI_PREFIX}created"] = created
     return labels

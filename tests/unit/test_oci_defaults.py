@@ -30,11 +30,14 @@ def test_default_image_is_a_layout_without_a_registry(tmp_path: Path) -> None:
         ({"platform": "amd64"}, "platform 'amd64' is not OS/ARCH"),
         ({"image": "r.example.com/m@sha256:" + "a" * 64}, "names a digest"),
         ({"base_image": "r.example.com/Bad:tag"}, "invalid repository"),
+        ({"ca_file": "/no/such/ca.pem"}, "CA file /no/such/ca.pem does not exist"),
     ],
 )
 def test_bad_arguments_fail_before_any_write(tmp_path: Path, kwargs: dict[str, str], message: str) -> None:
     package = make_package(tmp_path / "pkg")
-    arguments: dict[str, str] = {"image": f"oci-layout:{tmp_path / 'out'}", **kwargs}
+    arguments: dict[str, object] = {"image": f"oci-layout:{tmp_path / 'out'}", **kwargs}
+    if "ca_file" in arguments:
+        arguments["ca_file"] = Path(str(arguments["ca_file"]))
     with pytest.raises(InvalidInputError, match=message):
         build_image(package, **arguments)  # type: ignore[arg-type]
     assert not (tmp_path / "out").exists()
