@@ -35,8 +35,9 @@ def _b64(data: bytes) -> str:
 class TokenServer:
     """Serve ``GET /token`` on 127.0.0.1 until closed; ``requests`` records the scopes asked for."""
 
-    def __init__(self, directory: Path, user: str, password: str) -> None:
+    def __init__(self, directory: Path, user: str, password: str, *, reader: tuple[str, str] | None = None) -> None:
         self.user, self.password = user, password
+        self.reader = reader  # a second user who only ever gets pull access
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         now = datetime.datetime.now(datetime.UTC)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
@@ -75,19 +76,26 @@ class TokenServer:
         query = parse_qs(urlparse(request.path).query)
         scopes = query.get("scope", [])
         self.requests.append(scopes)
-        expected = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        if request.headers.get("Authorization") != expected:
+        users = {self.user: self.password, **dict([self.reader] if self.reader else [])}
+        granted = {
+            "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode(): name
+            for name, password in users.items()
+        }
+        user = granted.get(request.headers.get("Authorization", ""))
+        if user is None:
             request.send_response(401)
             request.end_headers()
             return
-        body = json.dumps({"token": self.token(scopes), "expires_in": 300}).encode()
+        if user != self.user:
+            scopes = [scope.rsplit(":", 1)[0] + ":pull" for scope in scopes]
+        body = json.dumps({"token": self.token(scopes, user), "expires_in": 300}).encode()
         request.send_response(200)
         request.send_header("Content-Type", "application/json")
         request.send_header("Content-Length", str(len(body)))
         request.end_headers()
         request.wfile.write(body)
 
-    def token(self, scopes: list[str]) -> str:
+    def token(self, scopes: list[str], subject: str) -> str:
         access = []
         for scope in scopes:
             kind, name, actions = scope.split(":")
@@ -100,7 +108,7 @@ class TokenServer:
         }
         claims = {
             "iss": ISSUER,
-            "sub": self.user,
+            "sub": subject,
             "aud": SERVICE,
             "exp": now + 300,
             "nbf": now - 10,

@@ -19,6 +19,7 @@ from tests.support.oci import busybox_rootfs, dockerconfigjson, make_package, ma
 from tests.support.token_server import TokenServer
 
 USER, PASSWORD = "pusher", "s3cret-pw"
+READER = "reader"
 
 
 def require_tools(*tools: str) -> None:
@@ -90,7 +91,7 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenRe
     """A registry in bearer-token mode, trusting a token service that signs RS256 JWTs."""
     require_tools("docker-registry")
     state = tmp_path_factory.mktemp("token-registry")
-    tokens = TokenServer(state / "tokens", USER, PASSWORD)
+    tokens = TokenServer(state / "tokens", USER, PASSWORD, reader=(READER, PASSWORD))
     with tokens, LocalRegistry(state / "registry", token=tokens.auth) as running:
         config = state / "docker" / "config.json"
         config.parent.mkdir()

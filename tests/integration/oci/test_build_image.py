@@ -21,7 +21,7 @@ from aiserving.oci import build_image
 from aiserving.oci.registry import RegistryClient
 from tests.conftest import REPO_ROOT
 from tests.integration.oci.conftest import SecureRegistry, TokenRegistry, require_tools
-from tests.support.oci import make_package, skopeo, skopeo_json, snapshot
+from tests.support.oci import dockerconfigjson, make_package, skopeo, skopeo_json, snapshot
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -487,6 +487,22 @@ def test_bearer_token_flow_with_cross_repository_mount(token_registry: TokenRegi
     )
     # one token covers pushing to team-b and pulling (and mounting) from team-a
     assert token_registry.tokens.requests[0] == ["repository:team-a/base:pull", "repository:team-b/model:pull,push"]
+    reader_config = tmp_path / "reader.json"
+    reader_config.write_text(dockerconfigjson(host, "reader", "s3cret-pw"))
+    refused = run_cli(
+        "build-image",
+        str(first_package),
+        "--image",
+        f"{host}/team-a/base:v2",
+        "--base-image",
+        "scratch",
+        "--insecure",
+        "--registry-config",
+        str(reader_config),
+    )
+    assert refused.returncode == 5
+    assert f"registry {host} refused pushing manifest team-a/base:v2: HTTP 401 with {reader_config}" in refused.stderr
+    assert "AISERVING_REGISTRY_USERNAME" in refused.stderr
     inspected = skopeo_json(
         "inspect", "--tls-verify=false", "--creds", "pusher:s3cret-pw", "--raw", f"docker://{result.pinned}"
     )
