@@ -31,9 +31,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
-def kserve_fetch(uri: str, out_dir: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Path:
+def kserve_fetch(
+    uri: str, out_dir: Path, monkeypatch: pytest.MonkeyPatch, docker_config: Path | None = None, **env: str
+) -> Path:
     """Run KServe's storage initializer the way oci+fetch:// does (the webhook rewrites it to oci://)."""
-    monkeypatch.setenv("KSERVE_OCI_DOCKER_CONFIG", str(out_dir.parent / "no-such-config.json"))
+    monkeypatch.setenv("KSERVE_OCI_DOCKER_CONFIG", str(docker_config or out_dir.parent / "no-such-config.json"))
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     Storage._download_oci(uri, str(out_dir))
@@ -454,7 +456,9 @@ def test_artifact_base_is_unsupported(registry: LocalRegistry, tmp_path: Path) -
     assert "has config media type 'application/vnd.unknown.config.v1+json'" in result.stderr
 
 
-def test_bearer_token_flow_with_cross_repository_mount(token_registry: TokenRegistry, tmp_path: Path) -> None:
+def test_bearer_token_flow_with_cross_repository_mount(
+    token_registry: TokenRegistry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     host = token_registry.host
     first_package = make_package(tmp_path / "first")
     anonymous = run_cli(
@@ -507,6 +511,16 @@ def test_bearer_token_flow_with_cross_repository_mount(token_registry: TokenRegi
         "inspect", "--tls-verify=false", "--creds", "pusher:s3cret-pw", "--raw", f"docker://{result.pinned}"
     )
     assert inspected["layers"][0]["digest"] == base.layer.digest  # type: ignore[index]
+
+    # KServe's storage initializer logs in with the same docker config and fetches through the token flow
+    fetched = kserve_fetch(
+        f"oci://{result.pinned}",
+        tmp_path / "fetched",
+        monkeypatch,
+        docker_config=token_registry.config,
+        KSERVE_OCI_INSECURE_REGISTRY="true",
+    )
+    assert snapshot(fetched) == snapshot(tmp_path / "second")
 
 
 def test_base_and_target_can_be_a_registry_or_a_layout(
