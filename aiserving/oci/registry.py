@@ -8,7 +8,7 @@ a mount is always sent with ``from``; a 202 on a mount means "upload it yourself
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +182,7 @@ class RegistryClient:
             self.cancel_upload(self._location(response))
         return response.status_code == 201
 
-    def upload_blob(self, repository: str, chunks: Iterable[bytes], digest: Any) -> None:
+    def upload_blob(self, repository: str, chunks: Iterable[bytes], digest: Callable[[], str]) -> None:
         """Upload a blob in one streamed PATCH, then commit it with ``digest()``.
 
         ``digest`` is called after ``chunks`` is exhausted, so a stream that hashes as it goes
