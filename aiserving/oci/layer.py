@@ -212,6 +212,12 @@ def _scan_directory(directory: Path, real_root: Path, member_prefix: str, entrie
     for child in children:
         path = Path(child.path)
         member_name = _join(member_prefix, child.name)
+        try:
+            member_name.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise InvalidInputError(
+                f"package entry {path!r} has a name that is not valid UTF-8", hint="rename it"
+            ) from error
         info = child.stat(follow_symlinks=False)
         if stat.S_ISLNK(info.st_mode):
             target = _symlink_target(path, real_root)

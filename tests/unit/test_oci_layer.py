@@ -148,3 +148,10 @@ def test_fingerprint_moves_with_any_write_even_when_size_and_mtime_are_restored(
     os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
     assert target.stat().st_mtime_ns == info.st_mtime_ns
     assert scan_tree(root).fingerprint("none") != before
+
+
+def test_names_that_are_not_utf8_are_refused(tmp_path: Path) -> None:
+    root = make_tree(tmp_path / "pkg", mtime=0)
+    (root / os.fsdecode(b"bad-\xff-name")).write_bytes(b"x")
+    with pytest.raises(InvalidInputError, match="has a name that is not valid UTF-8"):
+        scan_tree(root)
