@@ -15,10 +15,21 @@ import sys
 from collections.abc import Sequence
 
 from aiserving import __version__
-from aiserving.cli import demo_cmd, isvc_cmds, mlflow_cmds
+from aiserving.cli import (
+    demo_cmd,
+    image_cmds,
+    isvc_cmds,
+    mlflow_cmds,
+)
 from aiserving.errors import AiServingError
 
-FEATURE_MODULES = (mlflow_cmds, demo_cmd, isvc_cmds)
+# In the order of the chain: registry → package → image → serve → deploy → pipelines.
+FEATURE_MODULES = (
+    mlflow_cmds,
+    image_cmds,
+    isvc_cmds,
+    demo_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
