@@ -136,9 +136,7 @@ def save_pyfunc_with_datetime(path: Path) -> Path:
 
     example = pd.DataFrame({"when": pd.to_datetime(["2024-01-01", "2024-01-02"]), "x": [1.0, 2.0]})
     signature = infer_signature(example, np.array([1.0, 2.0]))
-    mlflow.pyfunc.save_model(
-        str(path), python_model=ScaledSumModel(1.0), signature=signature, pip_requirements=[]
-    )
+    mlflow.pyfunc.save_model(str(path), python_model=ScaledSumModel(1.0), signature=signature, pip_requirements=[])
     return path
 
 
