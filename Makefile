@@ -12,7 +12,7 @@ LIB_PACKAGES := aiserving
 SYSTEM_TOOLS := docker-registry:docker-registry skopeo:skopeo buildah:buildah prometheus:prometheus \
 	busybox:busybox-static java:openjdk-17-jre-headless
 
-.PHONY: test demo lint format system-deps constraints clean
+.PHONY: test demo lint format system-deps constraints clean triton-validator
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python setup.py constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# nvidia-pytriton pins numpy<2, so its bundled tritonserver (our config.pbtxt validator) gets its own venv.
+TRITON_VENV := .venv-triton
+$(TRITON_VENV)/.installed:
+	$(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/pip install --quiet 'nvidia-pytriton==0.7.0'
+	touch $@
+
+triton-validator: $(TRITON_VENV)/.installed
 
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
@@ -46,7 +55,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps triton-validator lint
 	$(BIN)/pytest
 
 demo: $(STAMP)
@@ -62,4 +71,4 @@ constraints:
 	mv constraints.txt.new constraints.txt
 
 clean:
-	rm -rf $(VENV) .aiserving .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TRITON_VENV) .aiserving .pytest_cache .mypy_cache .ruff_cache
