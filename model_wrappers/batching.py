@@ -3,7 +3,8 @@
 One predict runs at a time (a GPU or a CPU core is the bottleneck); callers that arrive while
 it runs form the next batch. A batch closes when it holds ``max_batch_size`` rows, when its
 oldest caller has waited ``max_latency``, or at once when no other request is on its way in
-(so a lone caller never waits). A batch that fails fails only its own callers.
+(so a lone caller never waits). When a merged batch fails, each of its callers is retried
+alone, so one caller's bad rows fail only that caller (with 500) and never its neighbours.
 """
 
 from __future__ import annotations
@@ -138,18 +139,38 @@ class AdaptiveBatcher:
     async def _execute(self, group: list[_Pending]) -> None:
         rows = sum(pending.rows for pending in group)
         self._metrics.observe_batch(rows, len(group))
-        loop = asyncio.get_running_loop()
         try:
-            stacked = stack([pending.arrays for pending in group])
-            outputs = await loop.run_in_executor(self._executor, self._predict, stacked, rows)
-        except Exception as error:  # any model failure fails this batch's callers, and only them
-            logger.warning("a batch of %d rows from %d requests failed: %s", rows, len(group), error)
+            outputs = await self._run_predict(stack([pending.arrays for pending in group]), rows)
+        except Exception as error:  # a model failure must reach the callers, never kill the worker
+            if len(group) == 1:
+                self._fail(group[0], error)
+                return
+            # One caller's bad rows must not fail the others: rerun each caller alone.
+            logger.warning("a batch of %d requests failed (%s); retrying each request alone", len(group), error)
             for pending in group:
-                if not pending.future.done():
-                    pending.future.set_exception(error)
+                await self._execute_alone(pending)
             return
         start = 0
         for pending in group:
             if not pending.future.done():  # the caller may have gone away
                 pending.future.set_result(slice_rows(outputs, start, start + pending.rows))
             start += pending.rows
+
+    async def _execute_alone(self, pending: _Pending) -> None:
+        try:
+            outputs = await self._run_predict(pending.arrays, pending.rows)
+        except Exception as error:  # reaches this caller as a 500
+            self._fail(pending, error)
+            return
+        if not pending.future.done():
+            pending.future.set_result(outputs)
+
+    async def _run_predict(self, arrays: Arrays, rows: int) -> Arrays:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._predict, arrays, rows)
+
+    @staticmethod
+    def _fail(pending: _Pending, error: Exception) -> None:
+        logger.warning("prediction for a request of %d rows failed: %s", pending.rows, error)
+        if not pending.future.done():
+            pending.future.set_exception(error)

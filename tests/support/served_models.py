@@ -129,3 +129,34 @@ def running_server(
         yield server
     finally:
         stop_process(process)
+
+
+class Sleeper(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+    """Sleeps as many seconds as the first value of its first row says, then returns the values: shutdown tests."""
+
+    def predict(self, context, model_input, params=None):
+        values = np.asarray(model_input, dtype=np.float64)
+        time.sleep(float(values[0, 0]))
+        return values[:, 0]
+
+
+def save_sleeper(path: Path) -> Path:
+    example = np.array([[0.0]])
+    signature = infer_signature(example, np.array([0.0]))
+    mlflow.pyfunc.save_model(
+        str(path), python_model=Sleeper(), signature=signature, input_example=example, pip_requirements=[]
+    )
+    return path
+
+
+def scrape(server: RunningServer) -> dict[str, float]:
+    """The server's own metrics as ``{series: value}`` (series written as in the exposition format)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"{server.url}/metrics", timeout=10).text
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{key}="{value}"' for key, value in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}"] = sample.value
+    return samples
