@@ -7,12 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Library packages checked by mypy --strict; tests and benchmarks are linted only.
-LIB_PACKAGES := aiserving
+LIB_PACKAGES := aiserving model_wrappers
 # Debian packages the tests run for real (command name:package name).
 SYSTEM_TOOLS := docker-registry:docker-registry skopeo:skopeo buildah:buildah prometheus:prometheus \
 	busybox:busybox-static java:openjdk-17-jre-headless
 
-.PHONY: test demo lint format system-deps constraints clean triton-validator
+.PHONY: test demo lint format system-deps constraints clean triton-validator bench-serving
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,21 @@ constraints:
 	{ sed '/^[^#]/,$$d' constraints.txt; /tmp/aiserving-constraints-venv/bin/pip freeze --exclude creativeflow-ai-serving \
 		| sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
+
+# MLServer for benchmarks/serving.py: mlserver 1.7.1 needs fastapi<0.116 and cannot share .venv with kserve 0.21.
+# mlflow and scikit-learn match constraints.txt so both servers unpickle the same model.
+MLSERVER_VENV := .venv-mlserver
+$(MLSERVER_VENV)/.installed:
+	$(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/pip install --quiet --upgrade pip
+	$(MLSERVER_VENV)/bin/pip install --quiet mlserver==1.7.1 mlserver-mlflow==1.7.1 \
+		mlflow==$$(sed -n 's/^mlflow==//p' constraints.txt) scikit-learn==$$(sed -n 's/^scikit-learn==//p' constraints.txt) \
+		cloudpickle==$$(sed -n 's/^cloudpickle==//p' constraints.txt)
+	touch $@
+
+# The serving benchmark (not part of `make test`): prints req/s, rows/s, p50/p99 and ratios.
+bench-serving: $(STAMP) $(MLSERVER_VENV)/.installed
+	$(BIN)/python -m benchmarks.serving
 
 clean:
 	rm -rf $(VENV) $(TRITON_VENV) .aiserving .pytest_cache .mypy_cache .ruff_cache

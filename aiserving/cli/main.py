@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from aiserving import __version__
-from aiserving.cli import demo_cmd, mlflow_cmds, packaging_cmds
+from aiserving.cli import demo_cmd, mlflow_cmds, packaging_cmds, serve_cmds
 from aiserving.errors import AiServingError
 
-FEATURE_MODULES = (mlflow_cmds, demo_cmd, packaging_cmds)
+FEATURE_MODULES = (mlflow_cmds, demo_cmd, serve_cmds, packaging_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:
