@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 from mlflow.models import Model
 
 from aiserving.errors import ConflictError, InvalidInputError

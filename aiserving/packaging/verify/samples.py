@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 
 from aiserving.errors import InvalidInputError
 from aiserving.packaging.dtypes import v2_to_numpy
