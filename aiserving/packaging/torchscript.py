@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from aiserving.errors import InvalidInputError, UnsupportedError
 from aiserving.packaging.io_specs import require_signature, spec_from_array, specs_from_signature
@@ -33,12 +32,16 @@ def example_tensor(source: SourceModel) -> np.ndarray:
     return np.asarray(example)
 
 
-def _matches(scripted: Any, module: Any, example: torch.Tensor) -> bool:
+def _matches(scripted: Any, module: Any, example: Any) -> bool:
+    import torch
+
     with torch.no_grad():
         return bool(torch.allclose(scripted(example), module(example), rtol=1e-4, atol=1e-5))
 
 
-def _convert(module: Any, example: torch.Tensor, method: str) -> Any:
+def _convert(module: Any, example: Any, method: str) -> Any:
+    import torch
+
     if method == "traced":
         return torch.jit.trace(module, example)  # type: ignore[no-untyped-call]
     return torch.jit.script(module)
@@ -54,6 +57,7 @@ def write_torchscript(source: SourceModel, out_file: Path) -> tuple[str, np.ndar
         UnsupportedError: neither tracing nor scripting gives a module that predicts like the original.
     """
     import mlflow.pytorch
+    import torch
 
     module = mlflow.pytorch.load_model(str(source.path), map_location="cpu")
     with contextlib.suppress(NotImplementedError):  # torch.export modules refuse eval(); they are eval already

@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 from aiserving.errors import RemoteServiceError
-from aiserving.packaging import torchserve_handler
 from aiserving.packaging.manifest import ModelFormat
 from aiserving.packaging.request import BuiltPackage, PackageRequest
 from aiserving.packaging.source import SourceModel
@@ -21,6 +20,8 @@ from aiserving.packaging.triton_config import choose_max_batch_size
 MODEL_STORE = "model-store"
 CONFIG_FILE = "config/config.properties"
 MAR_VERSION = "1.0"
+# Shipped inside each .mar; TorchServe imports it, we never do.
+HANDLER_FILE = Path(__file__).with_name("torchserve_handler.py")
 _MAX_BATCH_DELAY_MS = 10
 
 
@@ -76,7 +77,7 @@ def archive(name: str, work: Path, export_dir: Path) -> Path:
         RemoteServiceError: the archiver failed.
     """
     handler = work / "handler.py"
-    shutil.copyfile(Path(torchserve_handler.__file__), handler)
+    shutil.copyfile(HANDLER_FILE, handler)
     command = [
         archiver_command(),
         "--model-name", name,
