@@ -50,7 +50,7 @@ def require_triton() -> None:
         ("pytorch-nosig", "torchserve", InvalidInputError, r"has no signature"),
         ("pyfunc-datetime", "python", UnsupportedError, r"input 'when' has dtype datetime64\[ns\]"),
         ("onnx-regressor", "tfserving", UnsupportedError, r"runtime 'tfserving' cannot serve .* flavor\(s\) onnx"),
-        ("keras-sequential", "torchserve", UnsupportedError, r"runtime 'torchserve' cannot serve .* tensorflow"),
+        ("keras-sequential", "torchserve", UnsupportedError, r"runtime 'torchserve' cannot serve .* flavor\(s\) keras"),
         ("sklearn-iris", "triton", UnsupportedError, r"sklearn model goes to Triton only through an ONNX conversion"),
     ],
 )
@@ -105,7 +105,7 @@ def test_cli_unsupported_pair_exits_8_and_writes_nothing(packaging_models, tmp_p
     out = tmp_path / "o"
     result = run_cli("package", str(packaging_models["keras-sequential"]), "--runtime", "torchserve", "--out", str(out))
     assert result.returncode == 8
-    assert "error: runtime 'torchserve' cannot serve a model with flavor(s) tensorflow" in result.stderr
+    assert "error: runtime 'torchserve' cannot serve a model with flavor(s) keras" in result.stderr
     assert "Hint: supported flavor→runtime pairs: onnx→triton" in result.stderr
     assert_nothing_written(out)
 

@@ -111,7 +111,19 @@ MODEL_FORMATS = {
     "triton-keras-savedmodel-two-inputs": ("tensorflow", "2"),
     "torchserve-mlp": ("pytorch", "1"),
     "tfserving-keras-sequential": ("tensorflow", "2"),
+    "tfserving-keras-two-inputs": ("tensorflow", "2"),
     "python-pyfunc": ("mlflow", None),
+}
+
+
+SOURCE_FLAVORS = {
+    "onnx-regressor": "onnx",
+    "onnx-two-inputs": "onnx",
+    "sklearn-iris": "sklearn",
+    "pytorch-mlp": "pytorch",
+    "pytorch-cnn": "pytorch",
+    "keras-two-inputs": "tensorflow",
+    "keras-sequential": "keras",
 }
 
 
@@ -148,6 +160,7 @@ def test_package_and_verify_in_the_real_runtime(
     manifest = package_model(str(packaging_models[model_key]), runtime, out, **options)
 
     assert manifest.runtime == runtime
+    assert manifest.source_flavor == ("python_function" if runtime == "python" else SOURCE_FLAVORS[model_key])
     assert (io(manifest.inputs), io(manifest.outputs)) == (inputs, outputs)
     assert manifest.max_batch_size == options.get("max_batch_size", 8)
     assert manifest.model_name == model_key

@@ -114,13 +114,16 @@ def save_keras_two_inputs(path: Path) -> Path:
 
 
 def save_keras_sequential(path: Path) -> Path:
-    """Keras sequential model: batch x 5 → batch x 1 (sigmoid)."""
+    """Keras sequential model with the ``mlflow.keras`` flavor: batch x 5 → batch x 1."""
     import keras
 
     keras.utils.set_random_seed(4)
     model = keras.Sequential([keras.Input(shape=(5,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
     example = RNG.normal(size=(4, 5)).astype(np.float32)
-    mlflow.tensorflow.save_model(model, str(path), input_example=example, pip_requirements=[])
+    signature = infer_signature(example, model.predict(example, verbose=0))
+    # mlflow.keras.save_model writes the input example before it creates the directory.
+    path.mkdir(parents=True)
+    mlflow.keras.save_model(model, str(path), input_example=example, signature=signature, pip_requirements=[])
     return path
 
 
