@@ -93,6 +93,11 @@ CASES: dict[str, tuple[str, str, dict[str, Any], list[Any], list[Any], str]] = {
         [("input_layer", "FP32", [-1, 5])], [("output_0", "FP32", [-1, 1])],
         "SavedModel 1/ loaded by TensorFlow",
     ),
+    "tfserving-tf-module": (
+        "tf-module", "tfserving", {},
+        [("x", "FP32", [-1, 3])], [("output_0", "FP32", [-1, 1])],
+        "SavedModel 1/ loaded by TensorFlow",
+    ),
     "python-pyfunc": (
         "pyfunc-scaled-sum", "python", {"instance_kind": "cpu"},
         [("input_0", "FP64", [-1, 3])], [("output_0", "FP64", [-1])],
@@ -112,6 +117,7 @@ MODEL_FORMATS = {
     "torchserve-mlp": ("pytorch", "1"),
     "tfserving-keras-sequential": ("tensorflow", "2"),
     "tfserving-keras-two-inputs": ("tensorflow", "2"),
+    "tfserving-tf-module": ("tensorflow", "2"),
     "python-pyfunc": ("mlflow", None),
 }
 
@@ -124,6 +130,7 @@ SOURCE_FLAVORS = {
     "pytorch-cnn": "pytorch",
     "keras-two-inputs": "tensorflow",
     "keras-sequential": "keras",
+    "tf-module": "tensorflow",
 }
 
 

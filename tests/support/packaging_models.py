@@ -127,6 +127,26 @@ def save_keras_sequential(path: Path) -> Path:
     return path
 
 
+def save_tf_module(path: Path) -> Path:
+    """A plain ``tf.Module`` (MLflow stores it as the ``tf2model/`` SavedModel): x (batch x 3) → batch x 1."""
+    import tensorflow as tf
+
+    class WeightedSum(tf.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.weights = tf.Variable([[1.0], [-2.0], [0.5]])
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+        def __call__(self, x):
+            return tf.matmul(x, self.weights)
+
+    module = WeightedSum()
+    example = RNG.normal(size=(3, 3)).astype(np.float32)
+    signature = infer_signature(example, module(example).numpy())
+    mlflow.tensorflow.save_model(module, str(path), input_example=example, signature=signature, pip_requirements=[])
+    return path
+
+
 def save_pyfunc_scaled_sum(path: Path) -> Path:
     example = RNG.normal(size=(3, 3))
     mlflow.pyfunc.save_model(str(path), python_model=ScaledSumModel(3.0), input_example=example, pip_requirements=[])
@@ -152,6 +172,7 @@ SAVERS = {
     "sklearn-iris": save_sklearn_iris,
     "keras-two-inputs": save_keras_two_inputs,
     "keras-sequential": save_keras_sequential,
+    "tf-module": save_tf_module,
     "pyfunc-scaled-sum": save_pyfunc_scaled_sum,
     "pyfunc-datetime": save_pyfunc_with_datetime,
 }
