@@ -53,10 +53,7 @@ def poisoned(caller: int, request: int) -> bool:
 
 
 def post(server: RunningServer, rows: np.ndarray) -> requests.Response:
-    body = {
-        "inputs": [{"name": "input_0", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]
-    }
-    return requests.post(f"{server.url}/v2/models/slow-sum/infer", json=body, timeout=30)
+    return post_to(server, "slow-sum", rows)
 
 
 def run_load(server: RunningServer) -> dict[tuple[int, int], requests.Response]:
