@@ -1,9 +1,11 @@
 """Run the model behind KServe's ModelServer: REST (V1, V2, metrics) and optional V2 gRPC.
 
-The HTTP port opens at once so liveness answers while the model loads; the model reports
-ready after its warm-up prediction. On SIGTERM or SIGINT: readiness turns false, the REST
-server stops accepting and waits for in-flight requests, gRPC stops with the same grace,
-and the batcher finishes every queued batch before the process exits.
+JSON inference on REST takes a lean route (:mod:`model_wrappers.fast_path`) in front of
+KServe's router; everything else is KServe's. The HTTP port opens at once so liveness
+answers while the model loads; the model reports ready after its warm-up prediction.
+On SIGTERM or SIGINT: readiness turns false, the REST server stops accepting and waits
+for in-flight requests, gRPC stops with the same grace, and the batcher finishes every
+queued batch before the process exits.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import RESTServer
 
+from model_wrappers.fast_path import FastInferenceRoute
 from model_wrappers.instrumentation import ArrivalTracker, GrpcInstrumentation, RestInstrumentation
 from model_wrappers.loading import read_flavors
 from model_wrappers.metrics import ServingMetrics
@@ -111,6 +114,8 @@ class WrapperServer:
         # One log line per request costs more CPU than a small model's predict; the metrics count requests.
         for per_request_logger in ("kserve.trace", "uvicorn.access"):
             logging.getLogger(per_request_logger).setLevel(logging.WARNING)
+        # Starlette runs the last-added middleware first: count every request, then take the lean route.
+        app.add_middleware(FastInferenceRoute, model=self.model)
         app.add_middleware(RestInstrumentation, metrics=self.metrics, arrivals=self.arrivals)
         asyncio.run(self._serve())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,9 +63,15 @@ def test_v2_metadata_lists_the_signature(iris_server: RunningServer) -> None:
     }
 
 
-def test_v2_rest_infer(iris_server: RunningServer, iris_expected: list[int]) -> None:
+# The lean JSON route and KServe's own V2 handler (taken when the request asks for per-output
+# parameters) must answer identically.
+KSERVE_ROUTE = {"outputs": [{"name": "output_0", "parameters": {"binary_data": False}}]}
+
+
+@pytest.mark.parametrize("extra", [{}, KSERVE_ROUTE], ids=["lean-route", "kserve-route"])
+def test_v2_rest_infer(iris_server: RunningServer, iris_expected: list[int], extra: dict[str, object]) -> None:
     response = requests.post(
-        f"{iris_server.url}/v2/models/iris/infer", json={"id": "r1", **v2_body("input_0", ROWS)}, timeout=10
+        f"{iris_server.url}/v2/models/iris/infer", json={"id": "r1", **v2_body("input_0", ROWS), **extra}, timeout=10
     )
     assert response.status_code == 200, response.text
     assert response.json() == {
@@ -74,6 +81,20 @@ def test_v2_rest_infer(iris_server: RunningServer, iris_expected: list[int]) -> 
         "parameters": None,
         "outputs": [{"name": "output_0", "shape": [3], "datatype": "INT64", "parameters": None, "data": iris_expected}],
     }
+
+
+def test_v2_rest_binary_extension_goes_through_kserve(iris_server: RunningServer, iris_expected: list[int]) -> None:
+    header = json.dumps(
+        {"inputs": [{"name": "input_0", "shape": [3, 4], "datatype": "FP32", "parameters": {"binary_data_size": 48}}]}
+    ).encode()
+    response = requests.post(
+        f"{iris_server.url}/v2/models/iris/infer",
+        data=header + ROWS.tobytes(),
+        headers={"content-type": "application/octet-stream", "inference-header-content-length": str(len(header))},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == iris_expected
 
 
 def test_v1_rest_predict(iris_server: RunningServer, iris_expected: list[int]) -> None:
