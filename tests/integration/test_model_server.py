@@ -19,6 +19,7 @@ from tests.support.served_models import (
     running_server,
     save_city_label,
     save_iris_classifier,
+    scrape,
 )
 
 JSON = {"content-type": "application/json"}
@@ -50,6 +51,13 @@ def iris_expected(iris_dir: Path) -> list[int]:
 
 def v2_body(name: str, rows: np.ndarray, datatype: str = "FP32") -> dict[str, object]:
     return {"inputs": [{"name": name, "shape": list(rows.shape), "datatype": datatype, "data": rows.ravel().tolist()}]}
+
+
+def test_health_endpoints(iris_server: RunningServer) -> None:
+    assert requests.get(f"{iris_server.url}/v2/health/live", timeout=10).json() == {"live": True}
+    assert requests.get(f"{iris_server.url}/v2/health/ready", timeout=10).json() == {"ready": True}
+    assert requests.get(f"{iris_server.url}/v1/models/iris", timeout=10).json() == {"name": "iris", "ready": True}
+    assert grpc_stub(iris_server).ServerReady(pb.ServerReadyRequest()).ready
 
 
 def test_v2_metadata_lists_the_signature(iris_server: RunningServer) -> None:
@@ -197,3 +205,22 @@ def test_column_missing_is_400_naming_it(city_server: RunningServer) -> None:
     response = requests.post(f"{city_server.url}/v2/models/city/infer", json=body, timeout=10)
     assert response.status_code == 400
     assert "input 'age' is missing; expected inputs: city, age, income" in response.json()["error"]
+
+
+def test_classifier_predictions_are_counted_by_class(iris_server: RunningServer, iris_expected: list[int]) -> None:
+    def counts() -> dict[str, float]:
+        prefix = "model_prediction_total{class="
+        return {
+            series.split('"')[1]: value
+            for series, value in scrape(iris_server).items()
+            if series.startswith(prefix) and 'model_name="iris"' in series
+        }
+
+    before = counts()
+    response = requests.post(f"{iris_server.url}/v2/models/iris/infer", json=v2_body("input_0", ROWS), timeout=10)
+    assert response.status_code == 200
+    after = counts()
+    expected = {str(label): float(iris_expected.count(label)) for label in set(iris_expected)}
+    assert {label: after[label] - before.get(label, 0.0) for label in after if after[label] != before.get(label)} == (
+        expected
+    )

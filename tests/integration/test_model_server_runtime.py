@@ -152,6 +152,8 @@ def test_not_ready_until_the_warm_up_succeeds(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert server.live()
         assert requests.get(f"{server.url}/v2/models/no-warmup/ready", timeout=5).status_code == 503
+        assert requests.get(f"{server.url}/v2/health/ready", timeout=5).status_code == 503
+        assert requests.get(f"{server.url}/v1/models/no-warmup", timeout=5).status_code == 503
         assert post_to(server, "no-warmup", np.ones((1, 3))).status_code == 503
 
 

@@ -11,7 +11,7 @@ from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from mlflow.types.schema import Array
 
 from aiserving.errors import InvalidInputError, RemoteServiceError, UnsupportedError
-from model_wrappers.decode import decode_v1, decode_v2, model_input, row_count, stack
+from model_wrappers.decode import decode_v1, decode_v2, decode_v2_tensors, model_input, row_count, stack
 from model_wrappers.encode import prediction_arrays, slice_rows, v1_response, v2_response
 from model_wrappers.signature import FieldSpec, InputKind, ModelIO, model_io_from_signature
 
@@ -168,3 +168,34 @@ def test_v2_and_v1_responses() -> None:
     }
     assert v1_response(arrays) == {"predictions": [{"label": "a", "score": 0.5}, {"label": "b", "score": 0.25}]}
     assert v1_response({"y": np.array([1, 2])}) == {"predictions": [1, 2]}
+
+
+def test_lean_route_response_matches_kserve_encoding() -> None:
+    from model_wrappers.fast_path import v2_json_response
+
+    arrays = {
+        "label": np.array(["a", "b"], dtype=object),
+        "score": np.array([[0.5], [0.25]], dtype=np.float32),
+        "flag": np.array([True, False]),
+    }
+    kserve_body, _ = v2_response(arrays, "m", InferRequest(model_name="m", infer_inputs=[], request_id="r")).to_rest()
+    lean_body = v2_json_response(arrays, "m", "r")
+    for output in lean_body["outputs"]:
+        assert output.pop("parameters") is None  # pydantic adds it on KServe's route
+    assert lean_body.pop("parameters") is None
+    assert lean_body == kserve_body
+
+
+def test_lean_route_json_inputs_decode_like_kserve() -> None:
+    from model_wrappers.fast_path import _json_tensor
+
+    io = model_io_from_signature(TENSOR_SIGNATURE)
+    item = {"name": "input_0", "shape": [2, 4], "datatype": "FP32", "data": list(range(8))}
+    lean = decode_v2_tensors([_json_tensor(item, 0)], io)
+    kserve = decode_v2(v2_request(InferInput("input_0", [2, 4], "FP32", list(range(8)))), io)
+    assert lean["input_0"].dtype == kserve["input_0"].dtype
+    np.testing.assert_array_equal(lean["input_0"], kserve["input_0"])
+    with pytest.raises(InvalidInputError, match="input 'input_0' has unknown datatype 'FLOAT'"):
+        _json_tensor({**item, "datatype": "FLOAT"}, 0)
+    with pytest.raises(InvalidInputError, match="'shape' must be a list of integers"):
+        _json_tensor({**item, "shape": "2x4"}, 0)
