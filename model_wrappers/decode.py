@@ -7,7 +7,8 @@ match the signature raises :class:`InvalidInputError` naming the field and what 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -71,13 +72,28 @@ def _typed(field: FieldSpec, values: Any) -> np.ndarray[Any, Any]:
     return _convert_text(field, array)
 
 
-def _v2_array(infer_input: InferInput, name: str) -> np.ndarray[Any, Any]:
+@dataclass(frozen=True)
+class V2Tensor:
+    """One V2 input as received (REST JSON or gRPC), its data turned into an array only on demand."""
+
+    name: str
+    datatype: str
+    shape: list[int]
+    to_numpy: Callable[[], np.ndarray[Any, Any]]
+
+    @classmethod
+    def from_infer_input(cls, infer_input: InferInput) -> V2Tensor:
+        """Wrap KServe's decoded input (REST via KServe's router, or gRPC)."""
+        return cls(infer_input.name, infer_input.datatype, list(infer_input.shape), infer_input.as_numpy)
+
+
+def _v2_array(tensor: V2Tensor) -> np.ndarray[Any, Any]:
     try:
-        return np.asarray(infer_input.as_numpy())
+        return np.asarray(tensor.to_numpy())
     except (ValueError, TypeError) as error:
         raise InvalidInputError(
-            f"input {name!r}: its data does not fit shape {_shape_text(infer_input.shape)} "
-            f"and datatype {infer_input.datatype}: {error}"
+            f"input {tensor.name!r}: its data does not fit shape {_shape_text(tensor.shape)} "
+            f"and datatype {tensor.datatype}: {error}"
         ) from error
 
 
@@ -104,27 +120,36 @@ def _check_names(io: ModelIO, names: Sequence[str]) -> None:
 
 
 def decode_v2(request: InferRequest, io: ModelIO) -> Arrays:
-    """Check a V2 request (REST or gRPC) against the signature and return its arrays.
+    """Check a V2 request decoded by KServe (REST or gRPC) against the signature and return its arrays.
+
+    Raises:
+        InvalidInputError: see :func:`decode_v2_tensors`.
+    """
+    return decode_v2_tensors([V2Tensor.from_infer_input(item) for item in request.inputs], io)
+
+
+def decode_v2_tensors(tensors: Sequence[V2Tensor], io: ModelIO) -> Arrays:
+    """Check V2 inputs against the signature and return their arrays.
 
     Raises:
         InvalidInputError: an unknown or missing input, a wrong datatype or shape, or data that does not fit.
     """
-    if not request.inputs:
+    if not tensors:
         raise InvalidInputError("the request has no inputs", hint="send at least one entry in 'inputs'")
     if io.kind is InputKind.UNSPECIFIED:
-        return _check_rows({item.name: _v2_array(item, item.name) for item in request.inputs})
-    _check_names(io, [item.name for item in request.inputs])
+        return _check_rows({tensor.name: _v2_array(tensor) for tensor in tensors})
+    _check_names(io, [tensor.name for tensor in tensors])
     arrays: Arrays = {}
-    for item in request.inputs:
-        field = io.input_named(item.name)
+    for tensor in tensors:
+        field = io.input_named(tensor.name)
         assert field is not None  # _check_names saw to it
-        if item.datatype != field.datatype:
+        if tensor.datatype != field.datatype:
             raise InvalidInputError(
-                f"input {field.name!r} has datatype {item.datatype}, expected {field.datatype}",
+                f"input {field.name!r} has datatype {tensor.datatype}, expected {field.datatype}",
                 hint="send the datatype from GET /v2/models/NAME",
             )
-        _check_shape(field, list(item.shape))
-        array = _v2_array(item, field.name)
+        _check_shape(field, tensor.shape)
+        array = _v2_array(tensor)
         if len(field.shape) == 1 and array.ndim == 2:
             array = array.reshape(-1)
         arrays[field.name] = _convert_text(field, array)

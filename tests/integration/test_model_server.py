@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from tests.support.served_models import (
     running_server,
     save_city_label,
     save_iris_classifier,
+    scrape,
 )
 
 JSON = {"content-type": "application/json"}
@@ -51,6 +53,13 @@ def v2_body(name: str, rows: np.ndarray, datatype: str = "FP32") -> dict[str, ob
     return {"inputs": [{"name": name, "shape": list(rows.shape), "datatype": datatype, "data": rows.ravel().tolist()}]}
 
 
+def test_health_endpoints(iris_server: RunningServer) -> None:
+    assert requests.get(f"{iris_server.url}/v2/health/live", timeout=10).json() == {"live": True}
+    assert requests.get(f"{iris_server.url}/v2/health/ready", timeout=10).json() == {"ready": True}
+    assert requests.get(f"{iris_server.url}/v1/models/iris", timeout=10).json() == {"name": "iris", "ready": True}
+    assert grpc_stub(iris_server).ServerReady(pb.ServerReadyRequest()).ready
+
+
 def test_v2_metadata_lists_the_signature(iris_server: RunningServer) -> None:
     metadata = requests.get(f"{iris_server.url}/v2/models/iris", timeout=10).json()
     assert metadata == {
@@ -62,9 +71,15 @@ def test_v2_metadata_lists_the_signature(iris_server: RunningServer) -> None:
     }
 
 
-def test_v2_rest_infer(iris_server: RunningServer, iris_expected: list[int]) -> None:
+# The lean JSON route and KServe's own V2 handler (taken when the request asks for per-output
+# parameters) must answer identically.
+KSERVE_ROUTE = {"outputs": [{"name": "output_0", "parameters": {"binary_data": False}}]}
+
+
+@pytest.mark.parametrize("extra", [{}, KSERVE_ROUTE], ids=["lean-route", "kserve-route"])
+def test_v2_rest_infer(iris_server: RunningServer, iris_expected: list[int], extra: dict[str, object]) -> None:
     response = requests.post(
-        f"{iris_server.url}/v2/models/iris/infer", json={"id": "r1", **v2_body("input_0", ROWS)}, timeout=10
+        f"{iris_server.url}/v2/models/iris/infer", json={"id": "r1", **v2_body("input_0", ROWS), **extra}, timeout=10
     )
     assert response.status_code == 200, response.text
     assert response.json() == {
@@ -74,6 +89,20 @@ def test_v2_rest_infer(iris_server: RunningServer, iris_expected: list[int]) -> 
         "parameters": None,
         "outputs": [{"name": "output_0", "shape": [3], "datatype": "INT64", "parameters": None, "data": iris_expected}],
     }
+
+
+def test_v2_rest_binary_extension_goes_through_kserve(iris_server: RunningServer, iris_expected: list[int]) -> None:
+    header = json.dumps(
+        {"inputs": [{"name": "input_0", "shape": [3, 4], "datatype": "FP32", "parameters": {"binary_data_size": 48}}]}
+    ).encode()
+    response = requests.post(
+        f"{iris_server.url}/v2/models/iris/infer",
+        data=header + ROWS.tobytes(),
+        headers={"content-type": "application/octet-stream", "inference-header-content-length": str(len(header))},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outputs"][0]["data"] == iris_expected
 
 
 def test_v1_rest_predict(iris_server: RunningServer, iris_expected: list[int]) -> None:
@@ -176,3 +205,22 @@ def test_column_missing_is_400_naming_it(city_server: RunningServer) -> None:
     response = requests.post(f"{city_server.url}/v2/models/city/infer", json=body, timeout=10)
     assert response.status_code == 400
     assert "input 'age' is missing; expected inputs: city, age, income" in response.json()["error"]
+
+
+def test_classifier_predictions_are_counted_by_class(iris_server: RunningServer, iris_expected: list[int]) -> None:
+    def counts() -> dict[str, float]:
+        prefix = "model_prediction_total{class="
+        return {
+            series.split('"')[1]: value
+            for series, value in scrape(iris_server).items()
+            if series.startswith(prefix) and 'model_name="iris"' in series
+        }
+
+    before = counts()
+    response = requests.post(f"{iris_server.url}/v2/models/iris/infer", json=v2_body("input_0", ROWS), timeout=10)
+    assert response.status_code == 200
+    after = counts()
+    expected = {str(label): float(iris_expected.count(label)) for label in set(iris_expected)}
+    assert {label: after[label] - before.get(label, 0.0) for label in after if after[label] != before.get(label)} == (
+        expected
+    )

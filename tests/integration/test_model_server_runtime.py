@@ -53,10 +53,7 @@ def poisoned(caller: int, request: int) -> bool:
 
 
 def post(server: RunningServer, rows: np.ndarray) -> requests.Response:
-    body = {
-        "inputs": [{"name": "input_0", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]
-    }
-    return requests.post(f"{server.url}/v2/models/slow-sum/infer", json=body, timeout=30)
+    return post_to(server, "slow-sum", rows)
 
 
 def run_load(server: RunningServer) -> dict[tuple[int, int], requests.Response]:
@@ -155,6 +152,8 @@ def test_not_ready_until_the_warm_up_succeeds(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert server.live()
         assert requests.get(f"{server.url}/v2/models/no-warmup/ready", timeout=5).status_code == 503
+        assert requests.get(f"{server.url}/v2/health/ready", timeout=5).status_code == 503
+        assert requests.get(f"{server.url}/v1/models/no-warmup", timeout=5).status_code == 503
         assert post_to(server, "no-warmup", np.ones((1, 3))).status_code == 503
 
 
