@@ -98,7 +98,6 @@ def package_model(
             name=check_name(name or default_name(source)),
             max_batch_size=max_batch_size,
             instance_kind=instance_kind,
-            sklearn_to_onnx=sklearn_to_onnx,
         )
         with staged_output(out) as staging:
             built = BUILDERS[known_runtime](source, pair, request, staging)
@@ -106,7 +105,7 @@ def package_model(
                 runtime=known_runtime,
                 model_name=request.name,
                 model_format=built.model_format,
-                protocol_version="v1" if built.protocol_version == "v1" else "v2",
+                protocol_version=built.protocol_version,
                 source_flavor=pair.flavor,
                 conversion=built.conversion,
                 inputs=built.inputs,

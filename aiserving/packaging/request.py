@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from aiserving.packaging.manifest import InstanceKind, ModelFormat, TensorSpec
 
@@ -14,7 +15,6 @@ class PackageRequest:
     name: str
     max_batch_size: int | None = None
     instance_kind: InstanceKind = "gpu"
-    sklearn_to_onnx: bool = False
 
 
 @dataclass(frozen=True)
@@ -25,5 +25,5 @@ class BuiltPackage:
     outputs: list[TensorSpec]
     max_batch_size: int
     model_format: ModelFormat
-    protocol_version: str
+    protocol_version: Literal["v1", "v2"]
     conversion: str

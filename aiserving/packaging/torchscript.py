@@ -47,11 +47,11 @@ def _convert(module: Any, example: Any, method: str) -> Any:
     return torch.jit.script(module)
 
 
-def write_torchscript(source: SourceModel, out_file: Path) -> tuple[str, np.ndarray, np.ndarray]:
+def write_torchscript(source: SourceModel, out_file: Path) -> tuple[str, np.ndarray]:
     """Trace the model with its input example (script it when tracing changes results) and save it.
 
     Returns:
-        How it was converted ("traced" or "scripted"), the example input and the model's output on it.
+        How it was converted ("traced" or "scripted") and the model's output on the input example.
 
     Raises:
         UnsupportedError: neither tracing nor scripting gives a module that predicts like the original.
@@ -78,7 +78,7 @@ def write_torchscript(source: SourceModel, out_file: Path) -> tuple[str, np.ndar
                         f"pytorch model returns {type(output).__name__}, not one tensor",
                         hint="return a single tensor from forward()",
                     )
-                return method, example, output.numpy()
+                return method, output.numpy()
             attempts.append(f"{method}: results differ from the original module")
         except UnsupportedError:
             raise
@@ -104,7 +104,7 @@ def torchscript_package(source: SourceModel, target: Path) -> tuple[str, list[Te
             "the MLflow pytorch flavor feeds exactly one tensor",
             hint="log a model whose forward() takes one tensor, or export it to ONNX",
         )
-    method, _, output = write_torchscript(source, target)
+    method, output = write_torchscript(source, target)
     inputs = specs_from_signature(signature.inputs, ["INPUT__0"], what="input")
     batched = bool(inputs[0].shape) and inputs[0].shape[0] == -1
     output_name = signature.outputs[0].name if signature.outputs else None

@@ -58,8 +58,8 @@ class TorchServeServer:
         return f"http://127.0.0.1:{self.management_port}"
 
     def infer_url(self, name: str) -> str:
-        """Where the V2 handler of model ``name`` answers."""
-        return f"http://127.0.0.1:{self.inference_port}/predictions/{name}"
+        """The V2 infer path of model ``name``: the one KServe's torchserve wrapper calls."""
+        return f"http://127.0.0.1:{self.inference_port}/v2/models/{name}/infer"
 
     def _properties(self) -> str:
         properties = {

@@ -102,8 +102,8 @@ def _check_torchserve(
         finally:
             server.unregister(manifest.model_name)
 
-    version = metadata.version("torchserve")
-    return _guarded(report, "served by TorchServe", serve, f"TorchServe {version}, V2 request to {mar.name}")
+    detail = f"TorchServe {metadata.version('torchserve')}: {mar.name} answered POST /v2/models/NAME/infer"
+    return _guarded(report, "served by TorchServe", serve, detail)
 
 
 def _check_tfserving(
