@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from aiserving.packaging import PackageManifest, package_model
@@ -193,3 +194,21 @@ def test_package_and_verify_in_the_real_runtime(
     assert all(check.status == "passed" for check in compared), report.table()
     if runtime == "triton":
         assert statuses["config.pbtxt parsed by tritonserver"] == "passed", report.table()
+
+
+@pytest.mark.slow
+def test_torchscript_serves_other_batch_sizes_than_the_traced_example(
+    packaging_models: dict[str, Path], runtime_services: RuntimeServices, tmp_path: Path
+) -> None:
+    """Tracing must not freeze the example's batch size: TorchServe predicts 5 rows like MLflow (example: 3)."""
+    require(missing_runtime("torchserve"))
+    out = tmp_path / "package"
+    package_model(str(packaging_models["pytorch-mlp"]), "torchserve", out, name="mlp-five-rows")
+    samples = tmp_path / "rows.npz"
+    np.savez(samples, input_0=np.random.default_rng(11).normal(size=(5, 4)).astype(np.float32))
+    report = verify_package(out, runtime_services, samples=samples)
+    assert report.passed, report.table()
+    assert [check.check for check in report.checks] == [
+        "package digest", "MLflow pyfunc reference", "served by TorchServe", "output OUTPUT__0"
+    ]  # fmt: skip
+    assert report.checks[1].detail == "5 rows from samples rows.npz"

@@ -131,7 +131,7 @@ def save_tf_module(path: Path) -> Path:
     """A plain ``tf.Module`` (MLflow stores it as the ``tf2model/`` SavedModel): x (batch x 3) → batch x 1."""
     import tensorflow as tf
 
-    class WeightedSum(tf.Module):  # type: ignore[misc]
+    class WeightedSum(tf.Module):
         def __init__(self) -> None:
             super().__init__()
             self.weights = tf.Variable([[1.0], [-2.0], [0.5]])
