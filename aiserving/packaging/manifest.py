@@ -16,7 +16,11 @@ InstanceKind = Literal["gpu", "cpu"]
 
 
 class TensorSpec(BaseModel):
-    """One input or output as the runtime names it; ``mlflow_name`` is the signature's name."""
+    """One input or output as the runtime names it.
+
+    ``mlflow_name`` is the signature's name for it; ``mlflow_columns`` lists the signature columns that
+    are stacked, in order, into this one tensor (an sklearn model trained on a DataFrame, in ONNX).
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -24,6 +28,7 @@ class TensorSpec(BaseModel):
     datatype: str
     shape: list[int]
     mlflow_name: str | None = None
+    mlflow_columns: list[str] | None = None
 
 
 class ModelFormat(BaseModel):

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from aiserving.errors import InvalidInputError, UnsupportedError
+from aiserving.mlflow_source.metadata import SignatureInfo
+from aiserving.packaging.manifest import TensorSpec
 from aiserving.packaging.source import SourceModel
 
 TARGET_OPSET = 17
@@ -30,7 +32,8 @@ def write_sklearn_onnx(source: SourceModel, out_file: Path) -> None:
             f"sklearn model {source.reference.location} has no input example; skl2onnx needs one to type inputs",
             hint="log the model with input_example=<a few rows>",
         )
-    features = np.asarray(example)
+    # A DataFrame becomes one feature matrix: the ONNX graph then has one input, X.
+    features = example.to_numpy() if hasattr(example, "to_numpy") else np.asarray(example)
     model = mlflow.sklearn.load_model(str(source.path))
     final = model.steps[-1][1] if isinstance(model, Pipeline) else model
     options = {type(final): {"zipmap": False}} if is_classifier(final) else None
@@ -42,3 +45,11 @@ def write_sklearn_onnx(source: SourceModel, out_file: Path) -> None:
             hint="use --runtime python to serve the sklearn model as is",
         ) from error
     out_file.write_bytes(onnx_model.SerializeToString())
+
+
+def stack_columns(inputs: list[TensorSpec], signature: SignatureInfo | None) -> list[TensorSpec]:
+    """Record that a column signature's columns feed the single ONNX input, in signature order."""
+    if signature is None or len(inputs) != 1 or any(entry.kind != "column" for entry in signature.inputs):
+        return inputs
+    columns = [entry.name for entry in signature.inputs]
+    return [inputs[0].model_copy(update={"mlflow_name": None, "mlflow_columns": columns})]

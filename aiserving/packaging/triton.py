@@ -9,7 +9,7 @@ from aiserving.packaging.manifest import ModelFormat
 from aiserving.packaging.onnx_io import onnx_graph_specs
 from aiserving.packaging.request import BuiltPackage, PackageRequest
 from aiserving.packaging.savedmodel import savedmodel_specs, write_savedmodel
-from aiserving.packaging.sklearn_onnx import write_sklearn_onnx
+from aiserving.packaging.sklearn_onnx import stack_columns, write_sklearn_onnx
 from aiserving.packaging.source import SourceModel
 from aiserving.packaging.support import Conversion
 from aiserving.packaging.torchscript import torchscript_package
@@ -54,6 +54,7 @@ def build_triton(source: SourceModel, pair: Conversion, request: PackageRequest,
         write_sklearn_onnx(source, target)
         conversion = "sklearn converted to ONNX with skl2onnx (zipmap=False)"
         inputs, outputs = onnx_graph_specs(target, signature_inputs, signature_outputs)
+        inputs = stack_columns(inputs, source.signature)
     elif pair.flavor == "pytorch":
         conversion, inputs, outputs = torchscript_package(source, target)
     else:

@@ -64,6 +64,11 @@ CASES: dict[str, tuple[str, str, dict[str, Any], list[Any], list[Any], str]] = {
         [("X", "FP32", [-1, 4])], [("label", "INT64", [-1]), ("probabilities", "FP32", [-1, 3])],
         "names, types, dims and predictions in onnxruntime",
     ),
+    "triton-sklearn-dataframe-columns": (
+        "sklearn-dataframe", "triton", {"sklearn_to_onnx": True},
+        [("X", "FP64", [-1, 2])], [("variable", "FP64", [-1, 1])],
+        "names, types, dims and predictions in onnxruntime",
+    ),
     "triton-pytorch-torchscript": (
         "pytorch-mlp", "triton", {},
         [("INPUT__0", "FP32", [-1, 4])], [("OUTPUT__0", "FP32", [-1, 3])],
@@ -132,6 +137,7 @@ SOURCE_FLAVORS = {
     "onnx-regressor": "onnx",
     "onnx-two-inputs": "onnx",
     "sklearn-iris": "sklearn",
+    "sklearn-dataframe": "sklearn",
     "pytorch-mlp": "pytorch",
     "pytorch-cnn": "pytorch",
     "keras-two-inputs": "tensorflow",
@@ -194,6 +200,8 @@ def test_package_and_verify_in_the_real_runtime(
     assert all(check.status == "passed" for check in compared), report.table()
     if runtime == "triton":
         assert statuses["config.pbtxt parsed by tritonserver"] == "passed", report.table()
+    if model_key == "sklearn-dataframe":
+        assert manifest.inputs[0].mlflow_columns == ["age", "income"]
 
 
 @pytest.mark.slow

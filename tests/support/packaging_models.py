@@ -99,6 +99,17 @@ def save_sklearn_iris(path: Path) -> Path:
     return path
 
 
+def save_sklearn_dataframe(path: Path) -> Path:
+    """LinearRegression trained on a DataFrame: a column signature (age, income: double)."""
+    import pandas as pd
+    from sklearn.linear_model import LinearRegression
+
+    frame = pd.DataFrame({"age": RNG.normal(size=30), "income": RNG.normal(size=30)})
+    model = LinearRegression().fit(frame, 2 * frame["age"] - frame["income"])
+    mlflow.sklearn.save_model(model, str(path), input_example=frame.head(4), pip_requirements=[])
+    return path
+
+
 def save_keras_two_inputs(path: Path) -> Path:
     """Keras functional model: a (batch x 3) and b (batch x 2) → batch x 2."""
     import keras
@@ -170,6 +181,7 @@ SAVERS = {
     "onnx-regressor": save_onnx_regressor,
     "onnx-two-inputs": save_onnx_two_inputs,
     "sklearn-iris": save_sklearn_iris,
+    "sklearn-dataframe": save_sklearn_dataframe,
     "keras-two-inputs": save_keras_two_inputs,
     "keras-sequential": save_keras_sequential,
     "tf-module": save_tf_module,

@@ -19,13 +19,18 @@ def mlflow_name(spec: TensorSpec) -> str:
     return spec.mlflow_name or spec.name
 
 
+def mlflow_inputs(spec: TensorSpec) -> list[str]:
+    """The MLflow inputs (one name, or the stacked columns) that make up a package input."""
+    return spec.mlflow_columns or [mlflow_name(spec)]
+
+
 def named_arrays(example: Any, manifest: PackageManifest) -> dict[str, np.ndarray]:
     """Turn an ndarray, a dict of arrays or a DataFrame into arrays keyed by MLflow input name.
 
     Raises:
         InvalidInputError: the example does not hold the package's inputs.
     """
-    names = [mlflow_name(spec) for spec in manifest.inputs]
+    names = [name for spec in manifest.inputs for name in mlflow_inputs(spec)]
     if isinstance(example, pd.DataFrame):
         if set(names) <= set(example.columns):
             return {name: example[name].to_numpy() for name in names}
@@ -69,8 +74,12 @@ def read_samples(path: Path) -> Any:
 
 
 def runtime_inputs(arrays: dict[str, np.ndarray], manifest: PackageManifest) -> dict[str, np.ndarray]:
-    """The same arrays keyed by the runtime's input names and cast to the declared dtype."""
-    return {
-        spec.name: np.asarray(arrays[mlflow_name(spec)]).astype(v2_to_numpy(spec.datatype), copy=False)
-        for spec in manifest.inputs
-    }
+    """The same arrays keyed by the runtime's input names, columns stacked, cast to the declared dtype."""
+    inputs = {}
+    for spec in manifest.inputs:
+        if spec.mlflow_columns:
+            array = np.column_stack([arrays[column] for column in spec.mlflow_columns])
+        else:
+            array = np.asarray(arrays[mlflow_name(spec)])
+        inputs[spec.name] = array.astype(v2_to_numpy(spec.datatype), copy=False)
+    return inputs
