@@ -109,11 +109,6 @@ CASES: dict[str, tuple[str, str, dict[str, Any], list[Any], list[Any], str]] = {
         [("input_0", "FP64", [-1, 3])], [("output_0", "FP64", [-1])],
         "served by model_wrappers (KServe ModelServer)",
     ),
-    "python-sklearn": (
-        "sklearn-iris", "python", {},
-        [("input_0", "FP32", [-1, 4])], [("output_0", "INT64", [-1])],
-        "served by model_wrappers (KServe ModelServer)",
-    ),
     "python-onnx-two-inputs": (
         "onnx-two-inputs", "python", {},
         [("a", "FP32", [-1, 3]), ("b", "FP32", [-1, 3])], [("y", "FP32", [-1, 3])],
