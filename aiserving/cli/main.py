@@ -20,13 +20,17 @@ from aiserving.cli import (
     image_cmds,
     isvc_cmds,
     mlflow_cmds,
+    packaging_cmds,
+    serve_cmds,
 )
 from aiserving.errors import AiServingError
 
 # In the order of the chain: registry → package → image → serve → deploy → pipelines.
 FEATURE_MODULES = (
     mlflow_cmds,
+    packaging_cmds,
     image_cmds,
+    serve_cmds,
     isvc_cmds,
     demo_cmd,
 )

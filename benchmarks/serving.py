@@ -1,0 +1,399 @@
+"""Serving benchmark: this wrapper vs MLServer (mlflow runtime) vs ``mlflow models serve`` vs in-process predict.
+
+One sklearn RandomForest (50 trees, 20 features) logged with cloudpickle, served by each server pinned
+to one core while wrk (pinned to another core) keeps C requests in flight for D seconds after a warm-up.
+Every configuration runs ``--rounds`` times, interleaved, and the best round counts (the machine is shared).
+Prints req/s, rows/s, p50/p99 and the target ratios.
+
+    make .venv-mlserver/.installed      # MLServer 1.7.1 + mlserver-mlflow in their own venv
+    .venv/bin/python -m benchmarks.serving [--duration 15] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import requests
+
+from aiserving.local.processes import free_port, log_tail, stop_process, wait_until
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MLSERVER_VENV = REPO_ROOT / ".venv-mlserver"
+FEATURES = 20
+MODEL_NAME = "rf"
+
+
+def build_model(model_dir: Path) -> np.ndarray:
+    """Train and save the benchmark model; returns 64 rows of inputs."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(2000, FEATURES))
+    labels = (features[:, :3].sum(axis=1) > 0).astype(np.int64)
+    model = RandomForestClassifier(n_estimators=50, random_state=0).fit(features, labels)
+    mlflow.sklearn.save_model(
+        model,
+        str(model_dir),
+        serialization_format="cloudpickle",
+        signature=infer_signature(features[:5], model.predict(features[:5])),
+        input_example=features[:2],
+        pip_requirements=[],
+    )
+    return features[:64]
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+@dataclass
+class Server:
+    """How to start one server and what to send it."""
+
+    name: str
+    command: list[str]
+    ready_path: str
+    infer_path: str
+    body: Callable[[np.ndarray], dict[str, object]]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path = REPO_ROOT
+
+
+def v2_body(rows: np.ndarray, input_name: str, parameters: dict[str, str] | None = None) -> dict[str, object]:
+    tensor: dict[str, object] = {
+        "name": input_name,
+        "shape": list(rows.shape),
+        "datatype": "FP64",
+        "data": rows.ravel().tolist(),
+    }
+    body: dict[str, object] = {"inputs": [tensor]}
+    if parameters:
+        body["parameters"] = parameters
+    return body
+
+
+def wrapper_server(model_dir: Path, port: int, max_batch_size: int, max_latency_ms: float, label: str) -> Server:
+    return Server(
+        name=label,
+        command=[
+            *(sys.executable, "-m", "model_wrappers", str(model_dir), "--model-name", MODEL_NAME, "--port", str(port)),
+            *("--max-batch-size", str(max_batch_size), "--max-latency-ms", str(max_latency_ms)),
+        ],
+        ready_path=f"/v2/models/{MODEL_NAME}/ready",
+        infer_path=f"/v2/models/{MODEL_NAME}/infer",
+        body=lambda rows: v2_body(rows, "input_0"),
+        env={"PYTHONPATH": str(REPO_ROOT)},
+    )
+
+
+def mlserver_server(
+    model_dir: Path, work_dir: Path, port: int, max_batch_size: int, max_latency_ms: float, label: str
+) -> Server:
+    settings_dir = work_dir / slug(label)
+    settings_dir.mkdir()
+    model_settings: dict[str, object] = {
+        "name": MODEL_NAME,
+        "implementation": "mlserver_mlflow.MLflowRuntime",
+        "parameters": {"uri": str(model_dir)},
+    }
+    if max_batch_size > 1:
+        model_settings.update(max_batch_size=max_batch_size, max_batch_time=max_latency_ms / 1000)
+    # parallel_workers=0: MLServer's default inference pool crashes under uvloop 0.23 (SeldonIO/MLServer#2286).
+    settings = {
+        "http_port": port,
+        "grpc_port": free_port(),
+        "metrics_port": free_port(),
+        "parallel_workers": 0,
+        "host": "127.0.0.1",
+    }
+    (settings_dir / "model-settings.json").write_text(json.dumps(model_settings), encoding="utf-8")
+    (settings_dir / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+    return Server(
+        name=label,
+        command=[str(MLSERVER_VENV / "bin" / "mlserver"), "start", str(settings_dir)],
+        ready_path=f"/v2/models/{MODEL_NAME}/ready",
+        infer_path=f"/v2/models/{MODEL_NAME}/infer",
+        # "np" decodes the request as one numpy array, what an unnamed tensor signature wants.
+        body=lambda rows: v2_body(rows, "input-0", {"content_type": "np"}),
+        cwd=settings_dir,
+    )
+
+
+def mlflow_serve_server(model_dir: Path, port: int) -> Server:
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    return Server(
+        name="mlflow models serve",
+        command=[
+            *(str(mlflow_cli), "models", "serve", "-m", str(model_dir), "--env-manager", "local"),
+            *("-h", "127.0.0.1", "-p", str(port), "-w", "1"),
+        ],
+        ready_path="/ping",
+        infer_path="/invocations",
+        body=lambda rows: {"inputs": rows.tolist()},
+        # It runs `uvicorn` from PATH.
+        env={"PATH": f"{mlflow_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )
+
+
+@contextmanager
+def started(server: Server, core: int, log_dir: Path, port: int) -> Iterator[str]:
+    log_path = log_dir / f"{slug(server.name)}.log"
+    env = {**os.environ, **server.env}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["taskset", "-c", str(core), *server.command], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=server.cwd
+        )
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return requests.get(url + server.ready_path, timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        try:
+            wait_until(ready, timeout_s=180, what=server.name, process=process)
+        except Exception as error:
+            raise RuntimeError(f"{error}\n{log_tail(log_path)}") from error
+        yield url
+    finally:
+        stop_process(process)
+
+
+@dataclass
+class Result:
+    server: str
+    concurrency: int
+    rows: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.requests_per_s * self.rows
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _latency_ms(text: str, percentile: str) -> float:
+    match = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", text, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"wrk printed no {percentile}% latency:\n{text}")
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def run_wrk(url: str, body: dict[str, object], concurrency: int, duration_s: float, core: int, work_dir: Path) -> str:
+    script = work_dir / "request.lua"
+    payload = json.dumps(body)
+    script.write_text(
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[{payload}]==]\n',
+        encoding="utf-8",
+    )
+    command = ["taskset", "-c", str(core), "wrk", "-t1", f"-c{concurrency}", f"-d{duration_s:g}s", "--latency"]
+    command += ["--timeout", "10s", "-s", str(script), url]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def measure(
+    server: Server, url: str, sample: np.ndarray, concurrency: int, rows: int, args: argparse.Namespace, work: Path
+) -> Result:
+    body = server.body(sample[:rows])
+    check = requests.post(url + server.infer_path, json=body, timeout=30)
+    if check.status_code != 200:
+        raise RuntimeError(f"{server.name} answered {check.status_code}: {check.text[:500]}")
+    run_wrk(url + server.infer_path, body, concurrency, args.warmup, args.client_core, work)
+    text = run_wrk(url + server.infer_path, body, concurrency, args.duration, args.client_core, work)
+    errors_match = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    socket_match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    errors = int(errors_match.group(1)) if errors_match else 0
+    if socket_match:
+        errors += sum(int(value) for value in socket_match.groups())
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if rate is None:
+        raise RuntimeError(f"wrk printed no rate:\n{text}")
+    return Result(
+        server.name, concurrency, rows, float(rate.group(1)), _latency_ms(text, "50"), _latency_ms(text, "99"), errors
+    )
+
+
+def in_process_floor(model_dir: Path, sample: np.ndarray, rows: int, seconds: float, core: int) -> float:
+    """Predicts per second of the pyfunc alone, pinned to the server core, in a fresh process."""
+    code = (
+        "import sys, time, numpy as np, mlflow.pyfunc\n"
+        "model = mlflow.pyfunc.load_model(sys.argv[1])\n"
+        "batch = np.load(sys.argv[2])[: int(sys.argv[3])]\n"
+        "for _ in range(20): model.predict(batch)\n"
+        "count, start = 0, time.perf_counter()\n"
+        "while time.perf_counter() - start < float(sys.argv[4]):\n"
+        "    model.predict(batch); count += 1\n"
+        "print(count / (time.perf_counter() - start))\n"
+    )
+    with tempfile.NamedTemporaryFile(suffix=".npy") as handle:
+        np.save(handle.name, sample)
+        arguments = [str(model_dir), handle.name, str(rows), str(seconds)]
+        output = subprocess.run(
+            ["taskset", "-c", str(core), sys.executable, "-c", code, *arguments],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    return float(output.strip().splitlines()[-1])
+
+
+def best(results: list[Result], server: str, concurrency: int, rows: int) -> Result | None:
+    matching = [r for r in results if (r.server, r.concurrency, r.rows) == (server, concurrency, rows)]
+    return max(matching, key=lambda r: r.requests_per_s) if matching else None
+
+
+def ratio(numerator: float | None, denominator: float | None) -> str:
+    if numerator is None or denominator is None or denominator == 0:
+        return "n/a"
+    return f"{numerator / denominator:.2f}x"
+
+
+def report(results: list[Result], floors: dict[int, float], args: argparse.Namespace) -> str:
+    lines = [
+        f"Model: RandomForest, 50 trees, {FEATURES} features (cloudpickle). Server on core {args.server_core}, "
+        f"wrk on core {args.client_core}; {args.duration:g} s after {args.warmup:g} s warm-up; "
+        f"best of {args.rounds} interleaved rounds. Batching: max batch {args.max_batch_size}, "
+        f"max latency {args.max_latency_ms:g} ms.",
+        "",
+        "| server | concurrency | rows/request | req/s | rows/s | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    names = list(dict.fromkeys(r.server for r in results))
+    for name in names:
+        for concurrency in args.concurrency:
+            for rows in args.rows:
+                result = best(results, name, concurrency, rows)
+                if result is not None:
+                    lines.append(
+                        f"| {name} | {concurrency} | {rows} | {result.requests_per_s:.0f} | {result.rows_per_s:.0f} "
+                        f"| {result.p50_ms:.1f} | {result.p99_ms:.1f} | {result.errors} |"
+                    )
+    for rows, rate in floors.items():
+        lines.append(f"| in-process predict (floor) | 1 | {rows} | {rate:.0f} | {rate * rows:.0f} | | | |")
+
+    def rows_per_s(name: str, concurrency: int, rows: int) -> float | None:
+        result = best(results, name, concurrency, rows)
+        return result.rows_per_s if result else None
+
+    def req_per_s(name: str, concurrency: int, rows: int) -> float | None:
+        result = best(results, name, concurrency, rows)
+        return result.requests_per_s if result else None
+
+    def p99(name: str, concurrency: int, rows: int) -> float | None:
+        result = best(results, name, concurrency, rows)
+        return result.p99_ms if result else None
+
+    ours_on, ours_off = "wrapper (batching on)", "wrapper (batching off)"
+    ml_on, ml_off, mlflow = "MLServer (batching on)", "MLServer (batching off)", "mlflow models serve"
+    p99_ours, p99_ml = p99(ours_on, 8, 1), p99(ml_on, 8, 1)
+    lines += [
+        "",
+        "| target | measured | goal |",
+        "|---|---|---|",
+        f"| rows/s at c=32, 1 row: wrapper (batching) / MLServer (batching) | "
+        f"{ratio(rows_per_s(ours_on, 32, 1), rows_per_s(ml_on, 32, 1))} | >= 1.5x |",
+        f"| rows/s at c=32, 1 row: wrapper (batching) / mlflow models serve | "
+        f"{ratio(rows_per_s(ours_on, 32, 1), rows_per_s(mlflow, 32, 1))} | >= 10x |",
+        f"| req/s at c=32, 1 row, batching off: wrapper / MLServer | "
+        f"{ratio(req_per_s(ours_off, 32, 1), req_per_s(ml_off, 32, 1))} | >= 1.2x |",
+        f"| req/s at c=8, 1 row, batching off: wrapper / MLServer | "
+        f"{ratio(req_per_s(ours_off, 8, 1), req_per_s(ml_off, 8, 1))} | (>= 1.2x) |",
+        f"| p99 at c=8, 1 row (batching on): MLServer / wrapper (higher is better for us) | "
+        f"{ratio(p99_ml, p99_ours)} | >= 1.0x |",
+        f"| p99 at c=8, 1 row (batching off): MLServer / wrapper | "
+        f"{ratio(p99(ml_off, 8, 1), p99(ours_off, 8, 1))} | >= 1.0x |",
+        f"| wrapper (batching) 1-row rows/s at c=32 / in-process 1-row predicts/s | "
+        f"{ratio(rows_per_s(ours_on, 32, 1), floors.get(1))} | (headroom from batching) |",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds measured per configuration")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions of every configuration")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--max-batch-size", type=int, default=64)
+    parser.add_argument("--max-latency-ms", type=float, default=5.0)
+    parser.add_argument("--server-core", type=int, default=0)
+    parser.add_argument("--client-core", type=int, default=1)
+    parser.add_argument(
+        "--servers",
+        nargs="+",
+        default=["wrapper-on", "wrapper-off", "mlserver-on", "mlserver-off", "mlflow"],
+        help="subset of: wrapper-on wrapper-off mlserver-on mlserver-off mlflow",
+    )
+    parser.add_argument("--markdown", type=Path, help="also write the report to this file")
+    args = parser.parse_args()
+    if any(name.startswith("mlserver") for name in args.servers) and not (MLSERVER_VENV / "bin" / "mlserver").exists():
+        print("MLServer is not installed: run `make .venv-mlserver/.installed` first", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="bench-serving-") as temp, ExitStack() as stack:
+        work = Path(temp)
+        model_dir = work / "model"
+        sample = build_model(model_dir)
+        floors = {rows: in_process_floor(model_dir, sample, rows, 5.0, args.server_core) for rows in args.rows}
+        batch, latency = args.max_batch_size, args.max_latency_ms
+        factories: dict[str, Callable[[int], Server]] = {
+            "wrapper-on": lambda port: wrapper_server(model_dir, port, batch, latency, "wrapper (batching on)"),
+            "wrapper-off": lambda port: wrapper_server(model_dir, port, 1, 0, "wrapper (batching off)"),
+            "mlserver-on": lambda port: mlserver_server(
+                model_dir, work, port, batch, latency, "MLServer (batching on)"
+            ),
+            "mlserver-off": lambda port: mlserver_server(model_dir, work, port, 1, 0, "MLServer (batching off)"),
+            "mlflow": lambda port: mlflow_serve_server(model_dir, port),
+        }
+        running: list[tuple[Server, str]] = []
+        for key in args.servers:
+            port = free_port()
+            server = factories[key](port)
+            url = stack.enter_context(started(server, args.server_core, work, port))
+            print(f"started {server.name} at {url}", file=sys.stderr)
+            running.append((server, url))
+        results: list[Result] = []
+        for round_number in range(args.rounds):
+            for concurrency in args.concurrency:
+                for rows in args.rows:
+                    for server, url in running:
+                        result = measure(server, url, sample, concurrency, rows, args, work)
+                        results.append(result)
+                        print(
+                            f"round {round_number + 1}: {result.server} c={concurrency} rows={rows}: "
+                            f"{result.requests_per_s:.0f} req/s, {result.rows_per_s:.0f} rows/s, "
+                            f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, errors {result.errors}",
+                            file=sys.stderr,
+                        )
+                        time.sleep(0.5)
+        text = report(results, floors, args)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

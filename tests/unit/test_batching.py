@@ -1,0 +1,128 @@
+"""The adaptive batcher with a real (tiny) predict function: rows, order, limits, failures, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from aiserving.errors import InvalidInputError
+from model_wrappers.batching import AdaptiveBatcher
+from model_wrappers.decode import Arrays
+from model_wrappers.metrics import ServingMetrics
+
+
+class RecordingSum:
+    """Row sums times 10; remembers each call's row count; fails on negative input."""
+
+    def __init__(self, pause_s: float = 0.01) -> None:
+        self.calls: list[int] = []
+        self.pause = threading.Event()
+        self.pause_s = pause_s
+
+    def __call__(self, arrays: Arrays, rows: int) -> Arrays:
+        self.calls.append(rows)
+        values = arrays["x"]
+        if (values < 0).any():
+            raise ValueError("negative input")
+        self.pause.wait(self.pause_s)
+        return {"y": values.sum(axis=1) * 10}
+
+
+def metrics() -> ServingMetrics:
+    return ServingMetrics("m", max_batch_size=8, registry=CollectorRegistry())
+
+
+def request_rows(caller: int) -> Arrays:
+    rows = 1 + caller % 3
+    return {"x": np.arange(rows * 2, dtype=np.float64).reshape(rows, 2) + caller * 100}
+
+
+async def run_callers(batcher: AdaptiveBatcher, callers: list[int]) -> list[Arrays | BaseException]:
+    return await asyncio.gather(
+        *(batcher.submit(request_rows(c), request_rows(c)["x"].shape[0]) for c in callers), return_exceptions=True
+    )
+
+
+def test_each_caller_gets_its_rows_in_order_within_the_batch_limit() -> None:
+    predict = RecordingSum()
+    batcher = AdaptiveBatcher(predict, max_batch_size=8, max_latency_s=0.05, metrics=metrics())
+    results = asyncio.run(run_callers(batcher, list(range(20))))
+    for caller, result in enumerate(results):
+        assert isinstance(result, dict)
+        assert result["y"].tolist() == (request_rows(caller)["x"].sum(axis=1) * 10).tolist()
+    assert sum(predict.calls) == sum(request_rows(c)["x"].shape[0] for c in range(20))
+    assert max(predict.calls) <= 8
+    assert len(predict.calls) < 20  # callers shared predict calls
+
+
+def test_a_lone_caller_does_not_wait_for_the_latency_budget() -> None:
+    predict = RecordingSum(pause_s=0)
+    batcher = AdaptiveBatcher(predict, max_batch_size=8, max_latency_s=5.0, metrics=metrics())
+
+    async def one() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await batcher.submit(request_rows(0), 1)
+        return loop.time() - started
+
+    assert asyncio.run(one()) < 1.0
+
+
+def test_a_failing_caller_fails_alone() -> None:
+    predict = RecordingSum()
+    batcher = AdaptiveBatcher(predict, max_batch_size=64, max_latency_s=0.05, metrics=metrics())
+
+    async def callers() -> list[Arrays | BaseException]:
+        bad = {"x": np.array([[-1.0, 0.0]])}
+        good = [batcher.submit(request_rows(c), request_rows(c)["x"].shape[0]) for c in range(5)]
+        return await asyncio.gather(batcher.submit(bad, 1), *good, return_exceptions=True)
+
+    results = asyncio.run(callers())
+    assert isinstance(results[0], ValueError)
+    for caller, result in enumerate(results[1:]):
+        assert isinstance(result, dict)
+        assert result["y"].tolist() == (request_rows(caller)["x"].sum(axis=1) * 10).tolist()
+
+
+def test_requests_with_different_trailing_shapes_are_not_stacked() -> None:
+    predict = RecordingSum()
+    batcher = AdaptiveBatcher(predict, max_batch_size=64, max_latency_s=0.05, metrics=metrics())
+
+    async def callers() -> list[Arrays | BaseException]:
+        wide = {"x": np.ones((1, 3))}
+        return await asyncio.gather(batcher.submit(request_rows(0), 1), batcher.submit(wide, 1), return_exceptions=True)
+
+    narrow, wide = asyncio.run(callers())
+    assert isinstance(narrow, dict)
+    assert narrow["y"].tolist() == [10.0]
+    assert isinstance(wide, dict)
+    assert wide["y"].tolist() == [30.0]
+
+
+def test_drain_finishes_queued_work_then_refuses() -> None:
+    predict = RecordingSum(pause_s=0.05)
+    batcher = AdaptiveBatcher(predict, max_batch_size=2, max_latency_s=0.0, metrics=metrics())
+
+    async def scenario() -> tuple[list[Arrays | BaseException], BaseException | None]:
+        pending = asyncio.gather(*(batcher.submit(request_rows(0), 1) for _ in range(6)), return_exceptions=True)
+        await asyncio.sleep(0)
+        await batcher.drain()
+        results = await pending
+        try:
+            await batcher.submit(request_rows(0), 1)
+        except RuntimeError as error:
+            return results, error
+        return results, None
+
+    results, refused = asyncio.run(scenario())
+    assert all(isinstance(result, dict) for result in results)
+    assert isinstance(refused, RuntimeError)
+
+
+def test_invalid_limits_are_rejected() -> None:
+    with pytest.raises(InvalidInputError, match="max batch size must be at least 1, got 0"):
+        AdaptiveBatcher(RecordingSum(), max_batch_size=0, max_latency_s=0.0, metrics=metrics())
