@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 
 from aiserving import __version__
-from aiserving.cli import demo_cmd, mlflow_cmds
+from aiserving.cli import demo_cmd, mlflow_cmds, pipeline_cmds
 from aiserving.errors import AiServingError
 
-FEATURE_MODULES = (mlflow_cmds, demo_cmd)
+FEATURE_MODULES = (mlflow_cmds, pipeline_cmds, demo_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
