@@ -10,6 +10,7 @@ from aiserving.pipeline_ops.catalog import COMPILED_DIR, compiled_path
 from aiserving.pipeline_ops.compile import compile_all, pipeline_inputs
 from aiserving.pipeline_ops.local_run import run_locally
 from aiserving.pipeline_ops.params import parse_params
+from aiserving.pipeline_ops.reference_docs import update_docs
 from aiserving.pipeline_ops.triggers import schedule_run, submit_run
 
 
@@ -19,6 +20,8 @@ def _arguments(args: argparse.Namespace) -> dict[str, object]:
 
 def _compile(args: argparse.Namespace) -> int:
     written = compile_all(Path(args.out), args.components_image)
+    if args.docs:
+        update_docs(Path(args.docs))
     print(json.dumps({"compiled": [str(path) for path in written]}, indent=2))
     return 0
 
@@ -64,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     compile_parser = subparsers.add_parser("compile", help="compile every pipeline to YAML")
     compile_parser.add_argument("--out", default=str(COMPILED_DIR), help="directory for NAME.yaml files")
     compile_parser.add_argument("--components-image", help="image the components run in (default: ours, this version)")
+    compile_parser.add_argument(
+        "--docs", metavar="MARKDOWN", help="also regenerate the parameter reference in this file"
+    )
     compile_parser.set_defaults(handler=_compile)
 
     run = subparsers.add_parser("run", help="run a pipeline locally through the KFP local runner")

@@ -98,3 +98,11 @@ def test_steps_that_touch_live_state_are_never_cached(name: str) -> None:
         for task_name, task in group.items():
             if any(part in task_name for part in live):
                 assert task["cachingOptions"] == {}, task_name
+
+
+def test_docs_parameter_reference_is_current() -> None:
+    from aiserving.pipeline_ops.reference_docs import BEGIN, END, parameter_reference
+
+    text = (COMPILED_DIR.parents[1] / "docs" / "pipelines.md").read_text()
+    generated = text.partition(BEGIN)[2].partition(END)[0].strip()
+    assert generated == parameter_reference().strip(), "run `aiserving compile --docs docs/pipelines.md`"
