@@ -15,10 +15,27 @@ import sys
 from collections.abc import Sequence
 
 from aiserving import __version__
-from aiserving.cli import demo_cmd, mlflow_cmds, pipeline_cmds
+from aiserving.cli import (
+    demo_cmd,
+    image_cmds,
+    isvc_cmds,
+    mlflow_cmds,
+    packaging_cmds,
+    pipeline_cmds,
+    serve_cmds,
+)
 from aiserving.errors import AiServingError
 
-FEATURE_MODULES = (mlflow_cmds, pipeline_cmds, demo_cmd)
+# In the order of the chain: registry → package → image → serve → deploy → pipelines.
+FEATURE_MODULES = (
+    mlflow_cmds,
+    packaging_cmds,
+    image_cmds,
+    serve_cmds,
+    isvc_cmds,
+    pipeline_cmds,
+    demo_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,134 @@
+"""Wait for an InferenceService by watching it: generation-aware, no polling, a clear reason on timeout."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiserving.errors import NotFoundError, OperationTimeoutError, UnreachableError
+from inference_services.connection import KubeClients
+from inference_services.events import explain_not_ready
+from inference_services.isvc_api import InferenceServiceApi, WatchExpired, WatchInterrupted
+from inference_services.traffic import DeploymentMode, deployment_mode, is_true, observed_generation
+
+log = logging.getLogger(__name__)
+Document = dict[str, Any]
+Check = Callable[[Document], bool]
+
+
+def serving_as_written(document: Document) -> bool:
+    """``Ready`` and the traffic the spec asks for: the newest revision ready, every canary ready."""
+    if not is_true(document, "Ready"):
+        return False
+    status = document.get("status", {})
+    if deployment_mode(document) is DeploymentMode.STANDARD:
+        return all(entry.get("ready") for entry in status.get("canaryStatuses") or [])
+    predictor = status.get("components", {}).get("predictor", {})
+    return bool(predictor.get("latestReadyRevision")) and (
+        predictor.get("latestReadyRevision") == predictor.get("latestCreatedRevision")
+    )
+
+
+def stable_serves_everything(document: Document) -> bool:
+    """After a rollback: the stable revision takes 100 % (the failed canary may stay not ready)."""
+    status = document.get("status", {})
+    if deployment_mode(document) is DeploymentMode.STANDARD:
+        return not status.get("canaryStatuses") and is_true(document, "PredictorReady")
+    traffic = status.get("components", {}).get("predictor", {}).get("traffic") or []
+    rolled_out = status.get("components", {}).get("predictor", {}).get("latestRolledoutRevision")
+    return any(entry.get("percent") == 100 and entry.get("revisionName") == rolled_out for entry in traffic)
+
+
+def wait_for(
+    api: InferenceServiceApi,
+    written: Document,
+    *,
+    timeout_s: float,
+    check: Check = serving_as_written,
+    clients: KubeClients | None = None,
+) -> Document:
+    """Watch until the controller has seen ``written``'s generation and ``check`` holds.
+
+    ``Ready`` reported for an older generation is never trusted. Watch cuts and 429/5xx re-watch from
+    the last resourceVersion seen; 410 Gone re-reads the object and watches from there.
+
+    Raises:
+        OperationTimeoutError: not there within ``timeout_s``; the message says why, from the status
+            conditions and the predictor pods' events.
+        NotFoundError: the object was deleted while waiting.
+    """
+    name = written["metadata"]["name"]
+    generation = int(written["metadata"].get("generation") or 0)
+    deadline = time.monotonic() + timeout_s
+    latest = written
+    resource_version = str(written["metadata"]["resourceVersion"])
+    interruptions = 0
+
+    def done(document: Document) -> bool:
+        return observed_generation(document) >= generation and check(document)
+
+    while not done(latest):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            reason = explain_not_ready(clients or api.clients, api.namespace, latest)
+            raise OperationTimeoutError(
+                f'InferenceService "{api.namespace}/{name}" (generation {generation}) did not become ready '
+                f"within {timeout_s:g} s: {reason}",
+                hint="fix the cause above, or wait longer with --timeout (GPU node scale-up can take minutes)",
+            )
+        try:
+            for event_type, document in api.watch(name, resource_version, remaining):
+                resource_version = str(document.get("metadata", {}).get("resourceVersion") or resource_version)
+                if event_type == "DELETED":
+                    raise NotFoundError(
+                        f'InferenceService "{api.namespace}/{name}" was deleted while waiting for it',
+                        hint="deploy it again",
+                    )
+                if event_type in ("ADDED", "MODIFIED"):
+                    latest = document
+                    interruptions = 0
+                    if done(latest):
+                        return latest
+        except WatchExpired:
+            log.info("watch of %s expired (410 Gone); reading it again", name)
+            latest = api.get(name)
+            resource_version = str(latest["metadata"]["resourceVersion"])
+        except WatchInterrupted as error:
+            interruptions += 1
+            log.info("watch of %s interrupted (%s); watching again from %s", name, error, resource_version)
+            if interruptions >= api.clients.retry.attempts:
+                raise UnreachableError(
+                    f'lost the watch on InferenceService "{api.namespace}/{name}" {interruptions} times in a row',
+                    hint="check the connection to the API server and retry",
+                ) from error
+            if interruptions > 1:
+                api.clients.retry.sleep(api.clients.retry.backoff_s(interruptions - 1))
+    return latest
+
+
+def wait_for_deletion(api: InferenceServiceApi, live: Document, timeout_s: float) -> None:
+    """Watch until ``live`` is gone (finalizers can keep it a while).
+
+    Raises:
+        OperationTimeoutError: still present after ``timeout_s``.
+    """
+    name = live["metadata"]["name"]
+    deadline = time.monotonic() + timeout_s
+    resource_version = str(live["metadata"]["resourceVersion"])
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            for event_type, document in api.watch(name, resource_version, remaining):
+                resource_version = str(document.get("metadata", {}).get("resourceVersion") or resource_version)
+                if event_type == "DELETED":
+                    return
+        except (WatchExpired, WatchInterrupted):
+            current = api.find(name)
+            if current is None:
+                return
+            resource_version = str(current["metadata"]["resourceVersion"])
+    raise OperationTimeoutError(
+        f'InferenceService "{api.namespace}/{name}" still exists {timeout_s:g} s after its deletion',
+        hint="look at its finalizers (kubectl get isvc NAME -o yaml) and the KServe controller log",
+    )
