@@ -61,5 +61,9 @@ constraints:
 		| sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
+# The modelcar base image's build context needs Debian's static busybox (images/modelcar-base/Dockerfile).
+images/modelcar-base/busybox: system-deps
+	cp "$$(command -v busybox)" $@
+
 clean:
 	rm -rf $(VENV) .aiserving .pytest_cache .mypy_cache .ruff_cache

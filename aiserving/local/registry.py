@@ -1,0 +1,141 @@
+"""A real ``docker-registry`` (distribution 2.8) on 127.0.0.1 with a config written here.
+
+Debian's default ``/etc/docker/registry/config.yml`` enables htpasswd with a directory as
+its path and binds to every interface, so it is never used: each instance gets its own
+filesystem storage, address, and optionally htpasswd auth, TLS or token auth.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+import yaml
+
+from aiserving.errors import OperationTimeoutError
+from aiserving.local.processes import free_port, log_tail, stop_process, wait_until
+
+
+@dataclass(frozen=True)
+class TokenAuth:
+    """Bearer-token auth: the registry trusts tokens signed by a key whose certificate is in ``root_cert``."""
+
+    realm: str
+    service: str
+    issuer: str
+    root_cert: Path
+
+
+class LocalRegistry:
+    """Run ``docker-registry serve`` until closed.
+
+    Args:
+        state_dir: storage and config live here.
+        htpasswd: a bcrypt htpasswd file turns basic auth on.
+        tls: (certificate, key) PEM files turn TLS on.
+        token: bearer-token auth settings.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        htpasswd: Path | None = None,
+        tls: tuple[Path, Path] | None = None,
+        token: TokenAuth | None = None,
+        startup_timeout_s: float = 30.0,
+    ) -> None:
+        self.state_dir = state_dir.absolute()
+        self.port = free_port()
+        self.htpasswd = htpasswd
+        self.tls = tls
+        self.token = token
+        self.startup_timeout_s = startup_timeout_s
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:<port>``, as used in image references."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """Base URL of the API."""
+        return f"{'https' if self.tls else 'http'}://{self.host}"
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the running registry (for CPU accounting in benchmarks)."""
+        return self._process.pid if self._process else None
+
+    def config(self) -> dict[str, Any]:
+        """The registry configuration this instance runs with."""
+        http: dict[str, Any] = {"addr": self.host, "secret": secrets.token_hex(16)}
+        if self.tls:
+            http["tls"] = {"certificate": str(self.tls[0]), "key": str(self.tls[1])}
+        config: dict[str, Any] = {
+            "version": 0.1,
+            "log": {"level": "warn"},
+            "storage": {"filesystem": {"rootdirectory": str(self.state_dir / "storage")}, "delete": {"enabled": True}},
+            "http": http,
+        }
+        if self.htpasswd:
+            config["auth"] = {"htpasswd": {"realm": "aiserving-test", "path": str(self.htpasswd)}}
+        elif self.token:
+            config["auth"] = {
+                "token": {
+                    "realm": self.token.realm,
+                    "service": self.token.service,
+                    "issuer": self.token.issuer,
+                    "rootcertbundle": str(self.token.root_cert),
+                }
+            }
+        return config
+
+    def _ready(self) -> bool:
+        try:
+            # A liveness probe on 127.0.0.1 only: the certificate is checked by the tests themselves.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return requests.get(f"{self.url}/v2/", timeout=2, verify=False).status_code in (200, 401)
+        except requests.RequestException:
+            return False
+
+    def start(self) -> LocalRegistry:
+        """Write the config, start the registry and wait for ``/v2/``."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        config_path = self.state_dir / "config.yml"
+        config_path.write_text(yaml.safe_dump(self.config()), encoding="utf-8")
+        log_path = self.state_dir / "registry.log"
+        with log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                ["docker-registry", "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_until(self._ready, timeout_s=self.startup_timeout_s, what="docker-registry", process=self._process)
+        except OperationTimeoutError as error:
+            self.stop()
+            raise OperationTimeoutError(f"{error.message}; log tail:\n{log_tail(log_path)}") from error
+        return self
+
+    def stop(self) -> None:
+        """Stop the registry process."""
+        if self._process is not None:
+            stop_process(self._process)
+            self._process = None
+
+    def __enter__(self) -> LocalRegistry:
+        """Start on entering a ``with`` block."""
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        """Stop on leaving the ``with`` block."""
+        self.stop()

@@ -1,0 +1,454 @@
+"""aiserving build-image against a real docker-registry, checked with skopeo and KServe's storage initializer."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from kserve_storage import Storage
+
+from aiserving.local.processes import free_port
+from aiserving.local.registry import LocalRegistry
+from aiserving.oci import build_image
+from aiserving.oci.registry import RegistryClient
+from tests.conftest import REPO_ROOT
+from tests.integration.oci.conftest import SecureRegistry, require_tools
+from tests.support.oci import make_package, skopeo, skopeo_json, snapshot
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "aiserving", *args], capture_output=True, text=True, env=environment, timeout=300
+    )
+
+
+def kserve_fetch(uri: str, out_dir: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Path:
+    """Run KServe's storage initializer the way oci+fetch:// does (the webhook rewrites it to oci://)."""
+    monkeypatch.setenv("KSERVE_OCI_DOCKER_CONFIG", str(out_dir.parent / "no-such-config.json"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    Storage._download_oci(uri, str(out_dir))
+    return out_dir
+
+
+@pytest.fixture(autouse=True)
+def _tools() -> None:
+    require_tools("docker-registry", "skopeo")
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip"])
+def test_modelcar_push_is_readable_by_skopeo_and_kserve(
+    compression: str,
+    registry: LocalRegistry,
+    busybox_base: str,
+    package: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    image = f"{registry.host}/models/fraud:v7-{compression}"
+    result = run_cli(
+        "build-image",
+        str(package),
+        "--image",
+        image,
+        "--base-image",
+        busybox_base,
+        "--insecure",
+        "--compression",
+        compression,
+    )
+    assert result.returncode == 0, result.stderr
+    pinned = result.stdout.strip()
+    assert pinned.startswith(f"{registry.host}/models/fraud@sha256:")
+    digest = pinned.split("@", 1)[1]
+
+    raw = skopeo_json("inspect", "--tls-verify=false", "--raw", f"docker://{image}")
+    base_raw = skopeo_json("inspect", "--tls-verify=false", "--raw", f"docker://{busybox_base}")
+    assert raw["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    layers = raw["layers"]
+    assert isinstance(layers, list)
+    assert layers[:-1] == base_raw["layers"]
+    expected_type = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if compression == "gzip" else "")
+    assert layers[-1]["mediaType"] == expected_type
+    assert raw["annotations"] == {
+        "org.opencontainers.image.base.digest": busybox_base.split("@", 1)[1],
+        "org.opencontainers.image.base.name": busybox_base,
+        "org.opencontainers.image.created": "1970-01-01T00:00:00Z",
+    }
+    inspected = skopeo_json("inspect", "--tls-verify=false", f"docker://{image}")
+    assert inspected["Digest"] == digest
+
+    config = skopeo_json("inspect", "--tls-verify=false", "--config", "--raw", f"docker://{image}")
+    base_config = skopeo_json("inspect", "--tls-verify=false", "--config", "--raw", f"docker://{busybox_base}")
+    assert config["rootfs"]["diff_ids"][:-1] == base_config["rootfs"]["diff_ids"]  # type: ignore[index]
+    if compression == "none":
+        assert config["rootfs"]["diff_ids"][-1] == layers[-1]["digest"]  # type: ignore[index]
+    assert config["config"]["Cmd"] == ["sh"]  # type: ignore[index]
+    assert config["history"][-1] == {  # type: ignore[index]
+        "created": "1970-01-01T00:00:00Z",
+        "created_by": "aiserving build-image --format modelcar: COPY package /models",
+    }
+    assert config["config"]["Labels"] == {  # type: ignore[index]
+        "ai.creativeflow.image.format": "modelcar",
+        "ai.creativeflow.model.aliases": "champion",
+        "ai.creativeflow.model.content-digest": "sha256:" + "cd" * 32,
+        "ai.creativeflow.model.model-id": "m-42",
+        "ai.creativeflow.model.name": "fraud-detector",
+        "ai.creativeflow.model.requested-uri": "models:/fraud-detector@champion",
+        "ai.creativeflow.model.run-id": "0123abcd",
+        "ai.creativeflow.model.source": "models:/m-42",
+        "ai.creativeflow.model.version": "7",
+        "ai.creativeflow.package.digest": "sha256:" + "ab" * 32,
+        "ai.creativeflow.package.model-format": "onnx",
+        "ai.creativeflow.package.model-format-version": "1",
+        "ai.creativeflow.package.protocol": "v2",
+        "ai.creativeflow.package.runtime": "triton",
+        "org.opencontainers.image.base.digest": busybox_base.split("@", 1)[1],
+        "org.opencontainers.image.base.name": busybox_base,
+        "org.opencontainers.image.description": "modelcar image of model fraud-detector version 7",
+        "org.opencontainers.image.revision": "0123abcd",
+        "org.opencontainers.image.source": "models:/m-42",
+        "org.opencontainers.image.title": "fraud-detector",
+        "org.opencontainers.image.version": "7",
+    }
+
+    extracted = kserve_fetch(
+        f"oci://{pinned}", tmp_path / "mnt-models", monkeypatch, KSERVE_OCI_INSECURE_REGISTRY="true"
+    )
+    assert snapshot(extracted) == snapshot(package)
+
+
+def test_rebuild_is_reproducible_and_repush_reuses_the_layer(
+    registry: LocalRegistry, busybox_base: str, tmp_path: Path
+) -> None:
+    package = make_package(tmp_path / "pkg", weights=b"\x01" * 1000)
+    first = build_image(package, f"{registry.host}/models/repro:a", base_image=busybox_base, insecure=True)
+    assert not first.layer_reused
+    again = build_image(package, f"{registry.host}/models/repro:a", base_image=busybox_base, insecure=True)
+    assert again.layer_reused
+    assert again.digest == first.digest
+
+    # A copy of the tree elsewhere (other inodes, mtimes) misses the cache but gives the same bytes.
+    copy = make_package(tmp_path / "copy", weights=b"\x01" * 1000)
+    copied = build_image(copy, f"{registry.host}/models/repro:b", base_image=busybox_base, insecure=True)
+    assert not copied.layer_reused
+    assert copied.layer.digest == first.layer.digest
+    # the image is a function of the content: the same manifest digest
+    assert copied.digest == first.digest
+
+    # Same size, same mtime, new content: ctime moves, so the stale digest is never reused.
+    weights = package / "fraud" / "1" / "model.onnx"
+    stat_before = weights.stat()
+    weights.write_bytes(b"\x02" * 1000)
+    os.utime(weights, ns=(stat_before.st_atime_ns, stat_before.st_mtime_ns))
+    changed = build_image(package, f"{registry.host}/models/repro:a", base_image=busybox_base, insecure=True)
+    assert not changed.layer_reused
+    assert changed.layer.digest != first.layer.digest
+
+
+def test_base_layers_are_mounted_across_repositories(registry: LocalRegistry, busybox_base: str, package: Path) -> None:
+    log = registry.state_dir / "registry.log"
+    mark = log.stat().st_size
+    result = build_image(package, f"{registry.host}/team-b/fraud:v1", base_image=busybox_base, insecure=True)
+    requests_seen = log.read_bytes()[mark:].decode()
+    base_layer = json.loads(skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{busybox_base}").stdout)[
+        "layers"
+    ][0]["digest"]
+    mount = f"POST /v2/team-b/fraud/blobs/uploads/?mount={base_layer.replace(':', '%3A')}&from=base%2Fbusybox "
+    assert mount + 'HTTP/1.1" 201' in requests_seen
+    committed = set(re.findall(r"PUT /v2/team-b/fraud/blobs/uploads/\S*digest=(sha256:[0-9a-f]{64})", requests_seen))
+    assert committed == {result.layer.digest, result.config_digest}  # the base layer was never uploaded
+    assert result.base_digest == busybox_base.split("@", 1)[1]
+
+
+def test_oci_layout_output_copies_with_skopeo(registry: LocalRegistry, package: Path, tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    result = run_cli("build-image", str(package), "--image", f"oci-layout:{layout}:v7", "--base-image", "scratch")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith(f"oci-layout:{layout}@sha256:")
+    assert json.loads((layout / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    index = json.loads((layout / "index.json").read_text())
+    assert [entry["annotations"] for entry in index["manifests"]] == [{"org.opencontainers.image.ref.name": "v7"}]
+
+    copied = skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:v7", f"docker://{registry.host}/from-layout/m:v7")
+    assert copied.returncode == 0, copied.stderr
+    inspected = skopeo_json(
+        "inspect", "--tls-verify=false", "--config", "--raw", f"docker://{registry.host}/from-layout/m:v7"
+    )
+    assert inspected["rootfs"]["diff_ids"] == [  # type: ignore[index]
+        json.loads(Path(layout / "blobs" / "sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())[
+            "layers"
+        ][0]["digest"]
+    ]
+
+
+def test_index_base_selects_the_platform(registry: LocalRegistry, busybox_base: str, package: Path) -> None:
+    client = RegistryClient(registry.host, insecure=True)
+    repository, digest = busybox_base.split("/", 1)[1].split("@")
+    amd64_body, media_type = client.get_manifest(repository, digest)
+    arm_image = build_image(
+        package, f"{registry.host}/base/arm:1", base_image="scratch", platform="linux/arm64/v8", insecure=True
+    )
+    arm_repo_body, _ = client.get_manifest("base/arm", arm_image.digest)
+    # put the arm64 manifest's blobs next to the amd64 ones, then an index over both
+    for layer in json.loads(arm_repo_body)["layers"] + [json.loads(arm_repo_body)["config"]]:
+        assert client.mount_blob(repository, layer["digest"], "base/arm")
+    client.put_manifest(repository, arm_image.digest, arm_repo_body, "application/vnd.oci.image.manifest.v1+json")
+    index = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {
+                "mediaType": media_type,
+                "digest": digest,
+                "size": len(amd64_body),
+                "platform": {"os": "linux", "architecture": "amd64"},
+            },
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": arm_image.digest,
+                "size": len(arm_repo_body),
+                "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+            },
+        ],
+    }
+    client.put_manifest(repository, "multi", json.dumps(index).encode(), "application/vnd.oci.image.index.v1+json")
+
+    arm = build_image(
+        package,
+        f"{registry.host}/models/multi:arm",
+        base_image=f"{registry.host}/{repository}:multi",
+        platform="linux/arm64",
+        insecure=True,
+    )
+    amd = build_image(
+        package,
+        f"{registry.host}/models/multi:amd",
+        base_image=f"{registry.host}/{repository}:multi",
+        platform="linux/amd64",
+        insecure=True,
+    )
+    assert arm.base_digest == arm_image.digest
+    assert amd.base_digest == digest
+    missing = run_cli(
+        "build-image",
+        str(package),
+        "--image",
+        f"{registry.host}/models/multi:s390x",
+        "--base-image",
+        f"{registry.host}/{repository}:multi",
+        "--platform",
+        "linux/s390x",
+        "--insecure",
+    )
+    assert missing.returncode == 3
+    assert "has no manifest for platform linux/s390x; it has linux/amd64, linux/arm64/v8" in missing.stderr
+
+
+def test_basic_auth_and_tls_with_a_dockerconfigjson_secret(
+    secure_registry: SecureRegistry, package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = f"{secure_registry.host}/private/fraud:v7"
+    home = {"HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / "none"), "REGISTRY_AUTH_FILE": ""}
+
+    anonymous = run_cli(
+        "build-image",
+        str(package),
+        "--image",
+        image,
+        "--base-image",
+        "scratch",
+        "--ca-file",
+        str(secure_registry.ca_file),
+        env=home,
+    )
+    assert anonymous.returncode == 5
+    assert f"registry {secure_registry.host} requires authentication and no credentials" in anonymous.stderr
+    assert "--registry-config PATH" in anonymous.stderr
+
+    untrusted = run_cli(
+        "build-image",
+        str(package),
+        "--image",
+        image,
+        "--base-image",
+        "scratch",
+        "--registry-config",
+        str(secure_registry.secret_dir),
+        env=home,
+    )
+    assert untrusted.returncode == 6
+    assert "--ca-file PATH" in untrusted.stderr
+
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"auths": {secure_registry.host: {"username": "pusher", "password": "nope"}}}))
+    refused = run_cli(
+        "build-image",
+        str(package),
+        "--image",
+        image,
+        "--base-image",
+        "scratch",
+        "--registry-config",
+        str(wrong),
+        "--ca-file",
+        str(secure_registry.ca_file),
+        env=home,
+    )
+    assert refused.returncode == 5
+    assert f"registry {secure_registry.host} refused" in refused.stderr
+    assert str(wrong) in refused.stderr
+
+    pushed = run_cli(
+        "build-image",
+        str(package),
+        "--image",
+        image,
+        "--base-image",
+        "scratch",
+        "--registry-config",
+        str(secure_registry.secret_dir),
+        "--ca-file",
+        str(secure_registry.ca_file),
+        env=home,
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    pinned = pushed.stdout.strip()
+
+    inspected = skopeo_json(
+        "inspect", "--cert-dir", str(secure_registry.cert_dir), "--creds", "pusher:s3cret-pw", f"docker://{pinned}"
+    )
+    assert inspected["Digest"] == pinned.split("@", 1)[1]
+
+
+def test_environment_credentials_are_used_for_the_push_registry(
+    secure_registry: SecureRegistry, package: Path, tmp_path: Path
+) -> None:
+    env = {
+        "HOME": str(tmp_path),
+        "DOCKER_CONFIG": str(tmp_path / "none"),
+        "AISERVING_REGISTRY_USERNAME": "pusher",
+        "AISERVING_REGISTRY_PASSWORD": "s3cret-pw",
+    }
+    pushed = run_cli(
+        "build-image",
+        str(package),
+        "--image",
+        f"{secure_registry.host}/private/env:v1",
+        "--base-image",
+        "scratch",
+        "--ca-file",
+        str(secure_registry.ca_file),
+        env=env,
+    )
+    assert pushed.returncode == 0, pushed.stderr
+
+
+def test_interrupted_push_leaves_no_tag(registry: LocalRegistry, tmp_path: Path) -> None:
+    package = tmp_path / "big"
+    package.mkdir()
+    with (package / "weights.bin").open("wb") as stream:
+        stream.truncate(1 << 30)  # sparse: fast to read, slow enough for the registry to write
+    command = [
+        sys.executable,
+        "-m",
+        "aiserving",
+        "build-image",
+        str(package),
+        "--image",
+        f"{registry.host}/models/interrupted:v1",
+        "--base-image",
+        "scratch",
+        "--insecure",
+    ]
+    process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    uploads = registry.state_dir / "storage" / "docker" / "registry" / "v2" / "repositories" / "models" / "interrupted"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+        path.stat().st_size > (8 << 20) for path in uploads.glob("_uploads/*/data")
+    ):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    response = requests.get(f"{registry.url}/v2/models/interrupted/manifests/v1", timeout=10)
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN")
+
+
+def test_bad_inputs_fail_with_clear_errors_and_write_nothing(registry: LocalRegistry, tmp_path: Path) -> None:
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not for the image")
+    escaping = make_package(tmp_path / "escaping")
+    (escaping / "leak").symlink_to(outside)
+    result = run_cli("build-image", str(escaping), "--image", f"{registry.host}/models/escaping:v1", "--insecure")
+    assert result.returncode == 2
+    assert f"symlink {escaping / 'leak'} -> {outside} points outside the package directory" in result.stderr
+    catalog = requests.get(f"{registry.url}/v2/_catalog", timeout=10).json()["repositories"]
+    assert "models/escaping" not in catalog
+
+    unreachable_port = free_port()
+    unreachable = run_cli(
+        "build-image",
+        str(make_package(tmp_path / "ok")),
+        "--image",
+        f"127.0.0.1:{unreachable_port}/m:v1",
+        "--base-image",
+        "scratch",
+        "--insecure",
+    )
+    assert unreachable.returncode == 6
+    assert f"registry 127.0.0.1:{unreachable_port} cannot be reached at http://127.0.0.1:{unreachable_port}" in (
+        unreachable.stderr
+    )
+
+    not_found = run_cli(
+        "build-image",
+        str(tmp_path / "ok"),
+        "--image",
+        f"{registry.host}/m:v1",
+        "--base-image",
+        f"{registry.host}/no/such:base",
+        "--insecure",
+    )
+    assert not_found.returncode == 3
+    assert f"base image {registry.host}/no/such:base not found" in not_found.stderr
+
+
+def test_artifact_base_is_unsupported(registry: LocalRegistry, tmp_path: Path) -> None:
+    client = RegistryClient(registry.host, insecure=True)
+    config = b"{}"
+    client.upload_blob(
+        "artifacts/thing", [config], lambda: "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    )
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.unknown.config.v1+json",
+            "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            "size": 2,
+        },
+        "layers": [],
+    }
+    client.put_manifest("artifacts/thing", "v1", json.dumps(manifest).encode(), manifest["mediaType"])  # type: ignore[arg-type]
+    result = run_cli(
+        "build-image",
+        str(make_package(tmp_path / "p")),
+        "--image",
+        f"{registry.host}/m:v1",
+        "--base-image",
+        f"{registry.host}/artifacts/thing:v1",
+        "--insecure",
+    )
+    assert result.returncode == 8
+    assert "has config media type 'application/vnd.unknown.config.v1+json'" in result.stderr
