@@ -7,12 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Library packages checked by mypy --strict; tests and benchmarks are linted only.
-LIB_PACKAGES := aiserving inference_services
+LIB_PACKAGES := aiserving inference_services model_wrappers
 # Debian packages the tests run for real (command name:package name).
 SYSTEM_TOOLS := docker-registry:docker-registry skopeo:skopeo buildah:buildah prometheus:prometheus \
 	busybox:busybox-static java:openjdk-17-jre-headless
 
-.PHONY: test demo lint format system-deps constraints clean
+.PHONY: test demo lint format system-deps constraints clean triton-validator bench-serving
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python setup.py constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+# nvidia-pytriton pins numpy<2, so its bundled tritonserver (our config.pbtxt validator) gets its own venv.
+TRITON_VENV := .venv-triton
+$(TRITON_VENV)/.installed:
+	$(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/pip install --quiet 'nvidia-pytriton==0.7.0'
+	touch $@
+
+triton-validator: $(TRITON_VENV)/.installed
 
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
@@ -46,7 +55,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps triton-validator lint
 	$(BIN)/pytest
 
 demo: $(STAMP)
@@ -64,6 +73,20 @@ constraints:
 # The modelcar base image's build context needs Debian's static busybox (images/modelcar-base/Dockerfile).
 images/modelcar-base/busybox: system-deps
 	cp "$$(command -v busybox)" $@
+# MLServer for benchmarks/serving.py: mlserver 1.7.1 needs fastapi<0.116 and cannot share .venv with kserve 0.21.
+# mlflow and scikit-learn match constraints.txt so both servers unpickle the same model.
+MLSERVER_VENV := .venv-mlserver
+$(MLSERVER_VENV)/.installed:
+	$(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/pip install --quiet --upgrade pip
+	$(MLSERVER_VENV)/bin/pip install --quiet mlserver==1.7.1 mlserver-mlflow==1.7.1 \
+		mlflow==$$(sed -n 's/^mlflow==//p' constraints.txt) scikit-learn==$$(sed -n 's/^scikit-learn==//p' constraints.txt) \
+		cloudpickle==$$(sed -n 's/^cloudpickle==//p' constraints.txt)
+	touch $@
+
+# The serving benchmark (not part of `make test`): prints req/s, rows/s, p50/p99 and ratios.
+bench-serving: $(STAMP) $(MLSERVER_VENV)/.installed
+	$(BIN)/python -m benchmarks.serving
 
 clean:
-	rm -rf $(VENV) .aiserving .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TRITON_VENV) .aiserving .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,204 @@
+"""``aiserving verify``: load a package in its runtime where this machine can, and compare with MLflow."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mlflow.models import Model
+
+from aiserving.errors import AiServingError, InvalidInputError
+from aiserving.mlflow_source import RegistryConnection
+from aiserving.packaging.digest import package_digest
+from aiserving.packaging.manifest import PackageManifest
+from aiserving.packaging.torchserve import MODEL_STORE
+from aiserving.packaging.triton import model_file
+from aiserving.packaging.verify import runners, wrapper_server
+from aiserving.packaging.verify.compare import compare_output
+from aiserving.packaging.verify.reference import predict_with_mlflow, reference_model
+from aiserving.packaging.verify.report import VerifyReport
+from aiserving.packaging.verify.samples import named_arrays, read_samples, runtime_inputs
+from aiserving.packaging.verify.services import RuntimeServices
+from aiserving.packaging.verify.triton_validator import TritonValidator
+from aiserving.packaging.verify.v2_client import v2_infer
+
+Inputs = dict[str, np.ndarray]
+Outputs = dict[str, np.ndarray] | None
+RuntimeCheck = Callable[[Path, PackageManifest, Inputs, RuntimeServices, VerifyReport], Outputs]
+
+
+def _no_gpu_reason() -> str | None:
+    return "no GPU on this machine (no nvidia-smi)" if shutil.which("nvidia-smi") is None else None
+
+
+def _guarded(report: VerifyReport, check: str, run: Callable[[], Outputs], detail: str) -> Outputs:
+    """Run one load-and-predict step; any failure of the runtime is a failed check, not a crash."""
+    try:
+        outputs = run()
+    except Exception as error:  # a runtime that cannot load or predict fails in many ways
+        report.add(check, "failed", f"{type(error).__name__}: {error}")
+        return None
+    report.add(check, "passed", detail)
+    return outputs
+
+
+def _check_triton(
+    package: Path, manifest: PackageManifest, inputs: Inputs, services: RuntimeServices, report: VerifyReport
+) -> Outputs:
+    validator = services.triton()
+    if isinstance(validator, TritonValidator):
+        result = validator.validate(package / manifest.model_name)
+        report.checks.append(result)
+    else:
+        report.add("config.pbtxt parsed by tritonserver", "skipped", validator)
+    path = package / model_file(manifest.model_name, manifest.source_flavor)
+    report.add(
+        "model loaded by Triton itself",
+        "skipped",
+        "the tritonserver here (nvidia-pytriton) has only the python backend; loaded in the backend's library below",
+    )
+    if manifest.instance_kind == "gpu" and (reason := _no_gpu_reason()):
+        report.add("KIND_GPU instance", "skipped", reason)
+    if path.suffix == ".onnx":
+        version = metadata.version("onnxruntime")
+        return _guarded(
+            report,
+            "names, types, dims and predictions in onnxruntime",
+            lambda: runners.run_onnx(path, manifest, inputs),
+            f"onnxruntime {version} (Triton's onnxruntime backend library)",
+        )
+    if path.suffix == ".pt":
+        return _guarded(
+            report,
+            "TorchScript loaded by libtorch",
+            lambda: runners.run_torchscript(path, manifest, inputs),
+            f"torch.jit.load with torch {metadata.version('torch')} (what Triton's pytorch backend runs)",
+        )
+    return _guarded(
+        report,
+        "SavedModel loaded by TensorFlow",
+        lambda: runners.run_savedmodel(path, manifest, inputs),
+        f"tensorflow-cpu {metadata.version('tensorflow-cpu')}, serving_default signature",
+    )
+
+
+def _check_torchserve(
+    package: Path, manifest: PackageManifest, inputs: Inputs, services: RuntimeServices, report: VerifyReport
+) -> Outputs:
+    server = services.torchserve()
+    if isinstance(server, str):
+        report.add("served by TorchServe", "skipped", server)
+        return None
+    mar = package / MODEL_STORE / f"{manifest.model_name}.mar"
+
+    def serve() -> Outputs:
+        server.register(mar, manifest.model_name)
+        try:
+            return v2_infer(server.infer_url(manifest.model_name), inputs)
+        finally:
+            server.unregister(manifest.model_name)
+
+    version = metadata.version("torchserve")
+    return _guarded(report, "served by TorchServe", serve, f"TorchServe {version}, V2 request to {mar.name}")
+
+
+def _check_tfserving(
+    package: Path, manifest: PackageManifest, inputs: Inputs, services: RuntimeServices, report: VerifyReport
+) -> Outputs:
+    reason = "no tensorflow_model_server binary on this machine"
+    if shutil.which("tensorflow_model_server") is not None:
+        reason = "verify does not start TF Serving; the SavedModel is checked in TensorFlow instead"
+    report.add("served by TF Serving", "skipped", reason)
+    return _guarded(
+        report,
+        "SavedModel 1/ loaded by TensorFlow",
+        lambda: runners.run_savedmodel(package / "1", manifest, inputs),
+        f"tensorflow-cpu {metadata.version('tensorflow-cpu')}, serving_default signature",
+    )
+
+
+def _check_python(
+    package: Path, manifest: PackageManifest, inputs: Inputs, services: RuntimeServices, report: VerifyReport
+) -> Outputs:
+    if reason := wrapper_server.missing_reason():
+        report.add("served by model_wrappers (KServe ModelServer)", "skipped", reason)
+        return None
+    if manifest.instance_kind == "gpu" and (gpu_reason := _no_gpu_reason()):
+        report.add("CUDA device", "skipped", f"{gpu_reason}; served on CPU")
+
+    def serve() -> Outputs:
+        log = services.work_dir / f"wrapper-{manifest.model_name}.log"
+        with wrapper_server.WrapperServer(package, manifest.model_name, log) as server:
+            return v2_infer(server.infer_url, inputs)
+
+    return _guarded(report, "served by model_wrappers (KServe ModelServer)", serve, "V2 REST infer")
+
+
+CHECKS: dict[str, RuntimeCheck] = {
+    "triton": _check_triton,
+    "torchserve": _check_torchserve,
+    "tfserving": _check_tfserving,
+    "python": _check_python,
+}
+
+
+def _load_example(reference: Path, samples: Path | None) -> tuple[Any, str]:
+    if samples is not None:
+        return read_samples(samples), f"samples {samples.name}"
+    example = Model.load(str(reference / "MLmodel")).load_input_example(str(reference))
+    if example is None:
+        raise InvalidInputError(
+            f"model {reference} has no input example to verify with",
+            hint="pass --samples FILE (JSON object of input arrays, or .npz)",
+        )
+    return example, "the MLflow input example"
+
+
+def verify_package(
+    package: Path,
+    services: RuntimeServices,
+    *,
+    samples: Path | None = None,
+    model: str | None = None,
+    connection: RegistryConnection | None = None,
+) -> VerifyReport:
+    """Check the package digest, then predict in the runtime and compare with MLflow pyfunc.
+
+    Raises:
+        InvalidInputError: no package.json, no reference model, no inputs to verify with.
+        ConflictError: the reference model is not the one the package was made from.
+    """
+    package = package.absolute()
+    manifest = PackageManifest.read(package)
+    report = VerifyReport(str(package), manifest.runtime)
+    digest = package_digest(package)
+    if digest == manifest.package_digest:
+        report.add("package digest", "passed", digest)
+    else:
+        report.add("package digest", "failed", f"{digest} but package.json says {manifest.package_digest}")
+    with reference_model(package, manifest, model, connection) as reference:
+        example, where = _load_example(reference, samples)
+        arrays = named_arrays(example, manifest)
+        try:
+            expected = predict_with_mlflow(reference, arrays, manifest)
+        except AiServingError:
+            raise
+        except Exception as error:  # MLflow flavors raise plain exceptions on bad input
+            raise InvalidInputError(
+                f"MLflow could not predict on {where}: {error}", hint="check the samples against the signature"
+            ) from error
+    rows = len(next(iter(arrays.values())))
+    report.add("MLflow pyfunc reference", "passed", f"{rows} rows from {where}")
+    actual = CHECKS[manifest.runtime](package, manifest, runtime_inputs(arrays, manifest), services, report)
+    if actual is None:
+        return report
+    compared = [name for name in expected if name in actual]
+    if not compared:
+        report.add("outputs", "failed", f"runtime gave {sorted(actual)}, MLflow gave {sorted(expected)}")
+    for name in compared:
+        report.checks.append(compare_output(name, expected[name], actual[name]))
+    return report

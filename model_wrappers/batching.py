@@ -1,0 +1,176 @@
+"""Adaptive batching: concurrent callers' rows stacked into one predict call, results split back.
+
+One predict runs at a time (a GPU or a CPU core is the bottleneck); callers that arrive while
+it runs form the next batch. A batch closes when it holds ``max_batch_size`` rows, when its
+oldest caller has waited ``max_latency``, or at once when no other request is on its way in
+(so a lone caller never waits). When a merged batch fails, each of its callers is retried
+alone, so one caller's bad rows fail only that caller (with 500) and never its neighbours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiserving.errors import InvalidInputError
+from model_wrappers.decode import Arrays, stack
+from model_wrappers.encode import slice_rows
+from model_wrappers.metrics import ServingMetrics
+
+logger = logging.getLogger(__name__)
+
+PredictFn = Callable[[Arrays, int], Arrays]
+
+
+@dataclass
+class _Pending:
+    arrays: Arrays
+    rows: int
+    enqueued_at: float
+    future: asyncio.Future[Arrays] = field(repr=False)
+
+    @property
+    def stack_key(self) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+        """Requests stack only with the same inputs, dtypes and trailing shapes."""
+        return tuple(sorted((name, array.dtype.str, array.shape[1:]) for name, array in self.arrays.items()))
+
+
+class AdaptiveBatcher:
+    """Queue callers' decoded rows and run them through ``predict`` in batches."""
+
+    def __init__(
+        self,
+        predict: PredictFn,
+        *,
+        max_batch_size: int,
+        max_latency_s: float,
+        metrics: ServingMetrics,
+        pending_arrivals: Callable[[], int] = lambda: 0,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
+        """Batch calls to ``predict(arrays, rows) -> output arrays`` (run in ``executor``, a thread by default).
+
+        ``pending_arrivals`` tells how many requests are being received but are not queued yet;
+        while it is zero the batcher does not wait for more callers.
+        """
+        if max_batch_size < 1:
+            raise InvalidInputError(f"max batch size must be at least 1, got {max_batch_size}")
+        if max_latency_s < 0:
+            raise InvalidInputError(f"max latency must not be negative, got {max_latency_s * 1000:g} ms")
+        self._predict = predict
+        self._max_rows = max_batch_size
+        self._max_latency_s = max_latency_s
+        self._metrics = metrics
+        self._pending_arrivals = pending_arrivals
+        self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="predict")
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._carry: _Pending | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._busy = False
+        self._closing = False
+
+    async def submit(self, arrays: Arrays, rows: int) -> Arrays:
+        """Queue one caller's rows and wait for exactly its rows of the outputs, in order."""
+        if self._closing:
+            raise RuntimeError("the model server is shutting down")
+        loop = asyncio.get_running_loop()
+        if self._worker is None:
+            self._worker = loop.create_task(self._run(), name="adaptive-batcher")
+        pending = _Pending(arrays=arrays, rows=rows, enqueued_at=loop.time(), future=loop.create_future())
+        self._queue.put_nowait(pending)
+        self._metrics.queue_depth.inc()
+        return await pending.future
+
+    async def drain(self) -> None:
+        """Stop taking callers, finish every queued batch, then stop the worker."""
+        self._closing = True
+        while self._worker is not None and (self._busy or self._carry is not None or not self._queue.empty()):
+            await asyncio.sleep(0.01)
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+
+    async def _next(self) -> _Pending:
+        if self._carry is not None:
+            pending, self._carry = self._carry, None
+            return pending
+        return await self._queue.get()
+
+    async def _collect(self) -> list[_Pending]:
+        loop = asyncio.get_running_loop()
+        batch = [await self._next()]
+        self._busy = True
+        rows = batch[0].rows
+        deadline = batch[0].enqueued_at + self._max_latency_s
+        while rows < self._max_rows:
+            if self._queue.empty():
+                timeout = deadline - loop.time()
+                if timeout <= 0 or self._pending_arrivals() == 0:
+                    break
+                try:
+                    pending = await asyncio.wait_for(self._queue.get(), timeout)
+                except TimeoutError:
+                    break
+            else:
+                pending = self._queue.get_nowait()
+            if rows + pending.rows > self._max_rows:
+                self._carry = pending
+                break
+            batch.append(pending)
+            rows += pending.rows
+        self._metrics.queue_depth.dec(len(batch))
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._collect()
+            groups: dict[Any, list[_Pending]] = {}
+            for pending in batch:
+                groups.setdefault(pending.stack_key, []).append(pending)
+            for group in groups.values():
+                await self._execute(group)
+            self._busy = False
+
+    async def _execute(self, group: list[_Pending]) -> None:
+        rows = sum(pending.rows for pending in group)
+        self._metrics.observe_batch(rows, len(group))
+        try:
+            outputs = await self._run_predict(stack([pending.arrays for pending in group]), rows)
+        except Exception as error:  # a model failure must reach the callers, never kill the worker
+            if len(group) == 1:
+                self._fail(group[0], error)
+                return
+            # One caller's bad rows must not fail the others: rerun each caller alone.
+            logger.warning("a batch of %d requests failed (%s); retrying each request alone", len(group), error)
+            for pending in group:
+                await self._execute_alone(pending)
+            return
+        start = 0
+        for pending in group:
+            if not pending.future.done():  # the caller may have gone away
+                pending.future.set_result(slice_rows(outputs, start, start + pending.rows))
+            start += pending.rows
+
+    async def _execute_alone(self, pending: _Pending) -> None:
+        try:
+            outputs = await self._run_predict(pending.arrays, pending.rows)
+        except Exception as error:  # reaches this caller as a 500
+            self._fail(pending, error)
+            return
+        if not pending.future.done():
+            pending.future.set_result(outputs)
+
+    async def _run_predict(self, arrays: Arrays, rows: int) -> Arrays:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._predict, arrays, rows)
+
+    @staticmethod
+    def _fail(pending: _Pending, error: Exception) -> None:
+        logger.warning("prediction for a request of %d rows failed: %s", pending.rows, error)
+        if not pending.future.done():
+            pending.future.set_exception(error)

@@ -1,0 +1,114 @@
+"""Prometheus metrics a canary analysis can judge: requests, errors, latency, batching, predictions.
+
+They live in the default registry, which KServe's ``GET /metrics`` exposes next to its own
+latency histograms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# More distinct labels than this are folded into one "other" class, so a regression model
+# mistaken for a classifier cannot blow up the series count.
+MAX_PREDICTION_CLASSES = 50
+OTHER_CLASS = "other"
+
+
+def _batch_buckets(max_batch_size: int) -> list[float]:
+    buckets = [1.0]
+    while buckets[-1] < max_batch_size:
+        buckets.append(min(buckets[-1] * 2, float(max_batch_size)))
+    return buckets
+
+
+class ServingMetrics:
+    """The wrapper's metrics for one model, labelled ``model_name``."""
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        latency_buckets: Sequence[float] = DEFAULT_LATENCY_BUCKETS,
+        max_batch_size: int = 64,
+        registry: CollectorRegistry = REGISTRY,
+    ) -> None:
+        """Create the metrics in ``registry`` (the process-wide default unless a test passes its own)."""
+        self.model_name = model_name
+        self.requests = Counter(
+            "model_requests",
+            "Inference requests by protocol (v1, v2, grpc-v2) and status code",
+            ["model_name", "protocol", "code"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "model_request_errors",
+            "Inference requests that failed (status code >= 400, or a failed gRPC status)",
+            ["model_name", "protocol", "code"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "model_request_duration_seconds",
+            "Inference request latency from the first byte read to the response, by protocol",
+            ["model_name", "protocol"],
+            buckets=sorted(latency_buckets),
+            registry=registry,
+        )
+        self.batch_rows = Histogram(
+            "model_batch_size",
+            "Rows per model predict call",
+            ["model_name"],
+            buckets=_batch_buckets(max_batch_size),
+            registry=registry,
+        )
+        self.batch_requests = Histogram(
+            "model_batch_requests",
+            "Caller requests merged into one model predict call",
+            ["model_name"],
+            buckets=_batch_buckets(max_batch_size),
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "model_queue_depth", "Requests waiting for a batch", ["model_name"], registry=registry
+        ).labels(model_name=model_name)
+        self.predictions = Counter(
+            "model_prediction",
+            "Predicted rows by class, for classifiers (output-distribution checks)",
+            ["model_name", "class"],
+            registry=registry,
+        )
+        self._classes_seen: set[str] = set()
+
+    def observe_request(self, protocol: str, code: str, duration_s: float) -> None:
+        """Count one finished inference request; ``code`` is the HTTP status or the gRPC status name."""
+        self.requests.labels(self.model_name, protocol, code).inc()
+        if not (code.isdigit() and int(code) < 400) and code != "OK":
+            self.errors.labels(self.model_name, protocol, code).inc()
+        self.latency.labels(self.model_name, protocol).observe(duration_s)
+
+    def observe_batch(self, rows: int, requests: int) -> None:
+        """Record the size of one predict call."""
+        self.batch_rows.labels(self.model_name).observe(rows)
+        self.batch_requests.labels(self.model_name).observe(requests)
+
+    def count_classes(self, labels: np.ndarray[Any, Any]) -> None:
+        """Count predicted class labels (one per row)."""
+        values, counts = np.unique(labels.astype(str), return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+            label = value
+            if label not in self._classes_seen:
+                if len(self._classes_seen) >= MAX_PREDICTION_CLASSES:
+                    label = OTHER_CLASS
+                else:
+                    self._classes_seen.add(label)
+            self.predictions.labels(self.model_name, label).inc(count)
+
+
+def is_class_output(array: np.ndarray[Any, Any]) -> bool:
+    """A classifier's output: one integer, boolean or text label per row."""
+    one_per_row = array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1)
+    return one_per_row and array.dtype.kind in ("i", "u", "b", "O", "U", "S")

@@ -1,0 +1,193 @@
+"""The wrapper under concurrent load: batching correctness, batch failures, readiness, shutdown, Prometheus."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+
+from tests.conftest import REPO_ROOT, in_ci
+from tests.support.prometheus import local_prometheus
+from tests.support.served_models import RunningServer, running_server, save_sleeper, save_slow_sum, scrape
+
+MAX_BATCH = 8
+CALLERS = 16
+REQUESTS_PER_CALLER = 6
+
+
+SERVER_ARGS = ("--max-batch-size", str(MAX_BATCH), "--max-latency-ms", "50", "--latency-buckets", "0.01,0.1,1,10")
+
+
+@pytest.fixture(scope="module")
+def sum_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_slow_sum(tmp_path_factory.mktemp("slow-sum") / "model")
+
+
+@pytest.fixture(scope="module")
+def sum_server(sum_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with running_server(sum_dir, "slow-sum", tmp_path_factory.mktemp("logs"), *SERVER_ARGS) as server:
+        yield server
+
+
+def caller_rows(caller: int, request: int) -> np.ndarray:
+    """1-3 rows of 3 values unique to this caller and request; every fifth request is poisoned (negative)."""
+    rows = 1 + (caller + request) % 3
+    values = np.arange(rows * 3, dtype=np.float64).reshape(rows, 3) + caller * 1000 + request * 10
+    if poisoned(caller, request):
+        values[0, 0] = -1.0
+    return values
+
+
+def poisoned(caller: int, request: int) -> bool:
+    return (caller * REQUESTS_PER_CALLER + request) % 5 == 4
+
+
+def post(server: RunningServer, rows: np.ndarray) -> requests.Response:
+    body = {
+        "inputs": [{"name": "input_0", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]
+    }
+    return requests.post(f"{server.url}/v2/models/slow-sum/infer", json=body, timeout=30)
+
+
+def run_load(server: RunningServer) -> dict[tuple[int, int], requests.Response]:
+    def one_caller(caller: int) -> list[tuple[tuple[int, int], requests.Response]]:
+        return [
+            ((caller, request), post(server, caller_rows(caller, request))) for request in range(REQUESTS_PER_CALLER)
+        ]
+
+    with ThreadPoolExecutor(CALLERS) as pool:
+        return {key: response for results in pool.map(one_caller, range(CALLERS)) for key, response in results}
+
+
+@pytest.fixture(scope="module")
+def load_results(sum_server: RunningServer) -> dict[tuple[int, int], requests.Response]:
+    return run_load(sum_server)
+
+
+def test_every_caller_gets_exactly_its_rows_in_order(load_results: dict[tuple[int, int], requests.Response]) -> None:
+    for (caller, request), response in load_results.items():
+        if poisoned(caller, request):
+            continue
+        assert response.status_code == 200, response.text
+        rows = caller_rows(caller, request)
+        assert response.json()["outputs"][0]["data"] == (rows.sum(axis=1) * 2).tolist()
+        assert response.json()["outputs"][0]["shape"] == [rows.shape[0]]
+
+
+def test_a_failing_request_fails_alone_with_500(load_results: dict[tuple[int, int], requests.Response]) -> None:
+    codes = {response.status_code for (caller, request), response in load_results.items() if poisoned(caller, request)}
+    assert codes == {500}
+    assert "negative values are not allowed" in next(
+        response.text for (caller, request), response in load_results.items() if poisoned(caller, request)
+    )
+
+
+def test_concurrent_requests_were_batched_within_the_limit(
+    sum_server: RunningServer, load_results: dict[tuple[int, int], requests.Response]
+) -> None:
+    metrics = scrape(sum_server)
+    label = 'model_name="slow-sum"'
+    batches = metrics[f"model_batch_requests_count{{{label}}}"]
+    merged_requests = metrics[f"model_batch_requests_sum{{{label}}}"]
+    assert merged_requests == len(load_results)  # the warm-up prediction does not go through the batcher
+    assert batches < merged_requests  # some predict calls served several callers
+    assert metrics[f'model_batch_size_bucket{{le="{float(MAX_BATCH)}",{label}}}'] == batches
+
+
+def test_errors_are_counted_by_status_code(
+    sum_server: RunningServer, load_results: dict[tuple[int, int], requests.Response]
+) -> None:
+    metrics = scrape(sum_server)
+    failed = sum(1 for response in load_results.values() if response.status_code == 500)
+    ok = sum(1 for response in load_results.values() if response.status_code == 200)
+    assert metrics['model_request_errors_total{code="500",model_name="slow-sum",protocol="v2"}'] == failed
+    assert metrics['model_requests_total{code="500",model_name="slow-sum",protocol="v2"}'] == failed
+    assert metrics['model_requests_total{code="200",model_name="slow-sum",protocol="v2"}'] == ok
+    assert metrics['model_queue_depth{model_name="slow-sum"}'] == 0
+
+
+def test_prometheus_scrapes_request_error_and_batch_counts(sum_dir: Path, tmp_path: Path) -> None:
+    if not in_ci() and shutil.which("prometheus") is None:
+        pytest.skip("prometheus is not installed (make system-deps)")
+    good, poisoned_count, bad_shape = 30, 4, 3
+    with (
+        running_server(sum_dir, "slow-sum", tmp_path, *SERVER_ARGS) as server,
+        local_prometheus(tmp_path, [f"127.0.0.1:{server.http_port}"]) as prometheus,
+    ):
+        with ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(lambda index: post(server, np.full((1, 3), float(index))).status_code, range(good)))
+        codes += [post(server, np.full((1, 3), -1.0)).status_code for _ in range(poisoned_count)]
+        codes += [post(server, np.ones((1, 2))).status_code for _ in range(bad_shape)]
+        assert codes == [200] * good + [500] * poisoned_count + [400] * bad_shape
+        total = good + poisoned_count + bad_shape
+        deadline = time.monotonic() + 60
+        while prometheus.scalar('sum(model_requests_total{model_name="slow-sum"})') != total:
+            assert time.monotonic() < deadline, prometheus.query("model_requests_total")
+            time.sleep(0.5)
+        by_code = {
+            str(sample["metric"]["code"]): float(sample["value"][1])  # type: ignore[index]
+            for sample in prometheus.query('sum by (code) (model_requests_total{model_name="slow-sum"})')
+        }
+        assert by_code == {"200": good, "500": poisoned_count, "400": bad_shape}
+        assert prometheus.scalar('sum(model_request_errors_total{code=~"5.."})') == poisoned_count
+        assert prometheus.scalar("sum(model_request_duration_seconds_count)") == total
+        assert prometheus.scalar('sum(model_request_duration_seconds_bucket{le="10.0"})') == total
+        # Requests that fail decoding never reach the batcher.
+        assert prometheus.scalar("sum(model_batch_requests_sum)") == good + poisoned_count
+
+
+def test_not_ready_until_the_warm_up_succeeds(tmp_path: Path) -> None:
+    model_dir = save_slow_sum(tmp_path / "model", warmup_fails=True)
+    with running_server(model_dir, "no-warmup", tmp_path, wait_for="live") as server:
+        deadline = time.monotonic() + 120
+        while "failed to load or warm up" not in server.log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline, server.log_path.read_text(errors="replace")
+            time.sleep(0.5)
+        assert server.live()
+        assert requests.get(f"{server.url}/v2/models/no-warmup/ready", timeout=5).status_code == 503
+        assert post_to(server, "no-warmup", np.ones((1, 3))).status_code == 503
+
+
+def post_to(server: RunningServer, name: str, rows: np.ndarray) -> requests.Response:
+    body = {
+        "inputs": [{"name": "input_0", "shape": list(rows.shape), "datatype": "FP64", "data": rows.ravel().tolist()}]
+    }
+    return requests.post(f"{server.url}/v2/models/{name}/infer", json=body, timeout=30)
+
+
+def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
+    model_dir = save_sleeper(tmp_path / "model")
+    with running_server(model_dir, "sleeper", tmp_path) as server:
+        results: list[requests.Response] = []
+        caller = threading.Thread(target=lambda: results.append(post_to(server, "sleeper", np.array([[1.5]]))))
+        caller.start()
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        caller.join(timeout=30)
+        assert server.process.wait(timeout=30) == 0
+        assert [response.status_code for response in results] == [200]
+        assert results[0].json()["outputs"][0]["data"] == [1.5]
+        assert "model server stopped" in server.log_path.read_text(errors="replace")
+
+
+def test_cli_serve_rejects_a_directory_without_mlmodel(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "aiserving", "serve", str(tmp_path), "--port", "1"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 3
+    assert f"error: {tmp_path} holds no MLmodel file" in result.stderr

@@ -1,0 +1,170 @@
+"""Package real MLflow models for every runtime and verify them in the real runtimes on this machine."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aiserving.packaging import PackageManifest, package_model
+from aiserving.packaging.verify import (
+    RuntimeServices,
+    torchserve_server,
+    triton_validator,
+    verify_package,
+    wrapper_server,
+)
+from tests.conftest import in_ci
+
+
+def require(reason: str | None) -> None:
+    """Skip when a runtime is missing here; in CI a missing runtime is a failure."""
+    if reason is None:
+        return
+    if in_ci():
+        pytest.fail(f"prerequisite missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+def missing_runtime(runtime: str) -> str | None:
+    if runtime == "triton":
+        return None if triton_validator.find_tritonserver() else triton_validator.missing_reason()
+    if runtime == "torchserve":
+        return torchserve_server.missing_reason()
+    if runtime == "python":
+        return wrapper_server.missing_reason()
+    return None
+
+
+def io(specs: list[Any]) -> list[tuple[str, str, list[int]]]:
+    return [(spec.name, spec.datatype, spec.shape) for spec in specs]
+
+
+def files(root: Path) -> set[str]:
+    return {path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file()}
+
+
+# id: (model, runtime, package options, inputs, outputs, check that loads the model in its runtime)
+CASES: dict[str, tuple[str, str, dict[str, Any], list[Any], list[Any], str]] = {
+    "triton-onnx-batch": (
+        "onnx-regressor", "triton", {},
+        [("X", "FP32", [-1, 3])], [("variable", "FP32", [-1, 1])],
+        "names, types, dims and predictions in onnxruntime",
+    ),
+    "triton-onnx-two-inputs": (
+        "onnx-two-inputs", "triton", {"instance_kind": "cpu", "max_batch_size": 16},
+        [("a", "FP32", [-1, 3]), ("b", "FP32", [-1, 3])], [("y", "FP32", [-1, 3])],
+        "names, types, dims and predictions in onnxruntime",
+    ),
+    "triton-sklearn-to-onnx": (
+        "sklearn-iris", "triton", {"sklearn_to_onnx": True},
+        [("X", "FP32", [-1, 4])], [("label", "INT64", [-1]), ("probabilities", "FP32", [-1, 3])],
+        "names, types, dims and predictions in onnxruntime",
+    ),
+    "triton-pytorch-torchscript": (
+        "pytorch-mlp", "triton", {},
+        [("INPUT__0", "FP32", [-1, 4])], [("OUTPUT__0", "FP32", [-1, 3])],
+        "TorchScript loaded by libtorch",
+    ),
+    "triton-keras-savedmodel-two-inputs": (
+        "keras-two-inputs", "triton", {},
+        [("a", "FP32", [-1, 3]), ("b", "FP32", [-1, 2])], [("output_0", "FP32", [-1, 2])],
+        "SavedModel loaded by TensorFlow",
+    ),
+    "torchserve-mlp": (
+        "pytorch-mlp", "torchserve", {},
+        [("INPUT__0", "FP32", [-1, 4])], [("OUTPUT__0", "FP32", [-1, 3])],
+        "served by TorchServe",
+    ),
+    "torchserve-cnn-images": (
+        "pytorch-cnn", "torchserve", {"max_batch_size": 4},
+        [("INPUT__0", "FP32", [-1, 1, 8, 8])], [("OUTPUT__0", "FP32", [-1, 2])],
+        "served by TorchServe",
+    ),
+    "tfserving-keras-two-inputs": (
+        "keras-two-inputs", "tfserving", {},
+        [("a", "FP32", [-1, 3]), ("b", "FP32", [-1, 2])], [("output_0", "FP32", [-1, 2])],
+        "SavedModel 1/ loaded by TensorFlow",
+    ),
+    "tfserving-keras-sequential": (
+        "keras-sequential", "tfserving", {},
+        [("input_layer", "FP32", [-1, 5])], [("output_0", "FP32", [-1, 1])],
+        "SavedModel 1/ loaded by TensorFlow",
+    ),
+    "python-pyfunc": (
+        "pyfunc-scaled-sum", "python", {"instance_kind": "cpu"},
+        [("input_0", "FP64", [-1, 3])], [("output_0", "FP64", [-1])],
+        "served by model_wrappers (KServe ModelServer)",
+    ),
+    "python-onnx-two-inputs": (
+        "onnx-two-inputs", "python", {},
+        [("a", "FP32", [-1, 3]), ("b", "FP32", [-1, 3])], [("y", "FP32", [-1, 3])],
+        "served by model_wrappers (KServe ModelServer)",
+    ),
+}  # fmt: skip
+
+MODEL_FORMATS = {
+    "triton-onnx-batch": ("onnx", "1"),
+    "triton-pytorch-torchscript": ("pytorch", "1"),
+    "triton-keras-savedmodel-two-inputs": ("tensorflow", "2"),
+    "torchserve-mlp": ("pytorch", "1"),
+    "tfserving-keras-sequential": ("tensorflow", "2"),
+    "python-pyfunc": ("mlflow", None),
+}
+
+
+def check_layout(case: str, runtime: str, out: Path, manifest: PackageManifest) -> None:
+    found = files(out)
+    name = manifest.model_name
+    if runtime == "triton":
+        assert f"{name}/config.pbtxt" in found
+        model_file = {"onnx": "model.onnx", "sklearn": "model.onnx", "pytorch": "model.pt"}.get(
+            manifest.source_flavor, "model.savedmodel/saved_model.pb"
+        )
+        assert f"{name}/1/{model_file}" in found
+        assert all(path == "package.json" or path.startswith(f"{name}/") for path in found)
+    elif runtime == "torchserve":
+        assert found == {"package.json", "config/config.properties", f"model-store/{name}.mar"}
+        with zipfile.ZipFile(out / "model-store" / f"{name}.mar") as archive:
+            assert {"MAR-INF/MANIFEST.json", "model.pt", "handler.py", "io.json"} <= set(archive.namelist())
+    elif runtime == "tfserving":
+        assert "1/saved_model.pb" in found
+        assert any(path.startswith("1/variables/") for path in found)
+        assert all(path == "package.json" or path.startswith("1/") for path in found)
+    else:
+        assert {"MLmodel", "package.json", "wrapper-settings.json"} <= found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", list(CASES))
+def test_package_and_verify_in_the_real_runtime(
+    case: str, packaging_models: dict[str, Path], runtime_services: RuntimeServices, tmp_path: Path
+) -> None:
+    model_key, runtime, options, inputs, outputs, runtime_check = CASES[case]
+    require(missing_runtime(runtime))
+    out = tmp_path / "package"
+    manifest = package_model(str(packaging_models[model_key]), runtime, out, **options)
+
+    assert manifest.runtime == runtime
+    assert (io(manifest.inputs), io(manifest.outputs)) == (inputs, outputs)
+    assert manifest.max_batch_size == options.get("max_batch_size", 8)
+    assert manifest.model_name == model_key
+    assert manifest.source.location == str(packaging_models[model_key])
+    assert manifest.source.lineage_digest.startswith("sha256:")
+    assert PackageManifest.read(out) == manifest
+    if case in MODEL_FORMATS:
+        assert (manifest.model_format.name, manifest.model_format.version) == MODEL_FORMATS[case]
+    check_layout(case, runtime, out, manifest)
+
+    report = verify_package(out, runtime_services)
+    statuses = {check.check: check.status for check in report.checks}
+    assert report.passed, report.table()
+    assert statuses["package digest"] == "passed"
+    assert statuses[runtime_check] == "passed", report.table()
+    compared = [check for check in report.checks if check.check.startswith("output ")]
+    assert compared, report.table()
+    assert all(check.status == "passed" for check in compared), report.table()
+    if runtime == "triton":
+        assert statuses["config.pbtxt parsed by tritonserver"] == "passed", report.table()
