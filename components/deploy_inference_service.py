@@ -10,6 +10,7 @@ from components.image import COMPONENTS_IMAGE
 def deploy_inference_service(
     package: dsl.Input[dsl.Model],
     image_ref: str,
+    image_format: str,
     isvc_name: str,
     namespace: str,
     deployment_mode: str,
@@ -19,6 +20,7 @@ def deploy_inference_service(
     deployment_overrides: dict,
     target: str,
     wait_timeout_s: int,
+    pipeline_run: str,
     inference_service: dsl.Output[InferenceService],
     manifest: dsl.Output[dsl.Artifact],
 ) -> str:
@@ -30,6 +32,7 @@ def deploy_inference_service(
     Args:
         package: The package directory (its package.json gives runtime, format and protocol).
         image_ref: The digest-pinned image from build-image.
+        image_format: modelcar (the image is mounted as storageUri oci://) or predictor (it is the container).
         isvc_name: InferenceService name (DNS-1123 label).
         namespace: Kubernetes namespace of the InferenceService.
         deployment_mode: knative or standard.
@@ -39,6 +42,7 @@ def deploy_inference_service(
         deployment_overrides: Further deployment-config fields as JSON (autoscaling, node affinity, ...).
         target: cluster (apply with the pod's service account or kubeconfig) or render (write and validate only).
         wait_timeout_s: Seconds to wait for readiness of this generation.
+        pipeline_run: The Kubeflow run ID, stamped on the InferenceService so the exit handler knows its canary.
         inference_service: Name, namespace, URL, revision and traffic of the InferenceService.
         manifest: The rendered InferenceService YAML.
 
@@ -48,6 +52,6 @@ def deploy_inference_service(
     from aiserving.steps.deploy import deploy_step
 
     return deploy_step(
-        package, image_ref, isvc_name, namespace, deployment_mode, gpu_count, gpu_resource, canary_percent,
-        deployment_overrides, target, wait_timeout_s, inference_service, manifest,
+        package, image_ref, image_format, isvc_name, namespace, deployment_mode, gpu_count, gpu_resource,
+        canary_percent, deployment_overrides, target, wait_timeout_s, pipeline_run, inference_service, manifest,
     )  # fmt: skip

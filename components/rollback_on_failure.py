@@ -6,13 +6,16 @@ from components.image import COMPONENTS_IMAGE
 
 
 @dsl.component(base_image=COMPONENTS_IMAGE, install_kfp_package=False)
-def rollback_on_failure(isvc_name: str, namespace: str, target: str, status: dsl.PipelineTaskFinalStatus) -> str:
-    """Roll the canary back when any step of the run failed or the run was cancelled.
+def rollback_on_failure(
+    isvc_name: str, namespace: str, target: str, pipeline_run: str, status: dsl.PipelineTaskFinalStatus
+) -> str:
+    """Roll back the canary this run started when a step failed or the run was cancelled.
 
     Args:
         isvc_name: InferenceService name.
         namespace: Kubernetes namespace of the InferenceService.
         target: cluster or render, as for the deploy step.
+        pipeline_run: This run's ID; only a canary stamped with it is rolled back.
         status: The final status of the guarded steps (set by Kubeflow Pipelines).
 
     Returns:
@@ -20,4 +23,4 @@ def rollback_on_failure(isvc_name: str, namespace: str, target: str, status: dsl
     """
     from aiserving.steps.canary import rollback_on_failure_step
 
-    return rollback_on_failure_step(isvc_name, namespace, target, status.state, status.error_message)
+    return rollback_on_failure_step(isvc_name, namespace, target, pipeline_run, status.state, status.error_message)

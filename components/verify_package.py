@@ -6,13 +6,14 @@ from components.image import COMPONENTS_IMAGE
 
 
 @dsl.component(base_image=COMPONENTS_IMAGE, install_kfp_package=False)
-def verify_package(package: dsl.Input[dsl.Model], report: dsl.Output[dsl.Markdown]) -> str:
+def verify_package(model: dsl.Input[dsl.Model], package: dsl.Input[dsl.Model], report: dsl.Output[dsl.Markdown]) -> str:
     """Load the package in its runtime, predict on the input example and compare with MLflow.
 
     The step fails on a load failure or a prediction mismatch, so a broken model never reaches the
     cluster; checks this pod cannot run (for example without a GPU) are listed as skipped, with why.
 
     Args:
+        model: The MLflow model the package was made from (the reference predictions come from it).
         package: The package directory from package-model.
         report: A Markdown table of every check and its outcome.
 
@@ -21,4 +22,4 @@ def verify_package(package: dsl.Input[dsl.Model], report: dsl.Output[dsl.Markdow
     """
     from aiserving.steps.verify import verify_step
 
-    return verify_step(package, report)
+    return verify_step(model, package, report)

@@ -45,7 +45,9 @@ def add_deploy_chain(
         model=resolved.outputs["model"], runtime=runtime, package_name=package_name,
         max_batch_size=max_batch_size, instance_kind=instance_kind,
     ).set_display_name("package for runtime")  # fmt: skip
-    verified = verify_package(package=packaged.outputs["package"]).set_display_name("verify in runtime")
+    verified = verify_package(model=resolved.outputs["model"], package=packaged.outputs["package"]).set_display_name(
+        "verify in runtime"
+    )
     built = build_image(
         package=packaged.outputs["package"], image=image, image_format=image_format,
         insecure_registry=insecure_registry,
@@ -54,10 +56,11 @@ def add_deploy_chain(
         built.set_display_name("build and push image").set_caching_options(False), registry_secret
     )
     deployed = deploy_inference_service(
-        package=packaged.outputs["package"], image_ref=built.output, isvc_name=isvc_name, namespace=namespace,
+        package=packaged.outputs["package"], image_ref=built.output, image_format=image_format, isvc_name=isvc_name,
+        namespace=namespace,
         deployment_mode=deployment_mode, gpu_count=gpu_count, gpu_resource=gpu_resource,
         canary_percent=canary_percent, deployment_overrides=deployment_overrides, target=target,
-        wait_timeout_s=wait_timeout_s,
+        wait_timeout_s=wait_timeout_s, pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
     ).set_display_name("deploy InferenceService").set_caching_options(False)  # fmt: skip
     deployment_report(
         model=resolved.outputs["model"], package=packaged.outputs["package"], image_ref=built.output,

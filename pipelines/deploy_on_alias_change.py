@@ -61,7 +61,9 @@ def deploy_on_alias_change(
         mlflow_secret: Kubernetes secret with MLflow tracking_uri/username/password/token keys (optional).
         registry_secret: Kubernetes dockerconfigjson secret with registry credentials (optional).
     """
-    exit_task = rollback_on_failure(isvc_name=isvc_name, namespace=namespace, target=target)
+    exit_task = rollback_on_failure(
+        isvc_name=isvc_name, namespace=namespace, target=target, pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER
+    )
     with dsl.ExitHandler(
         exit_task.set_display_name("roll back on failure").set_caching_options(False), name="deploy-with-rollback"
     ):
