@@ -27,7 +27,6 @@ DEMO_MODEL = "demo-iris-classifier"
 DEMO_ALIAS = "champion"
 
 
-
 def register_demo_model(tracking_uri: str, name: str = DEMO_MODEL, alias: str = DEMO_ALIAS) -> str:
     """Train and register the demo classifier unless a version exists; return the version."""
     import mlflow
