@@ -1,23 +1,30 @@
 """``make demo``: the main job on embedded defaults, on this machine only.
 
-Starts a local MLflow server with state under ``./.aiserving/``, registers a
-small demo classifier once (alias ``champion``), resolves the alias and
-downloads the model with its lineage. A second run reuses what exists.
+Everything keeps its state under ``./.aiserving/``; a second run reuses the
+MLflow database, the registered model and the registry's blobs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
+
+from aiserving.local.busybox_base import push_busybox_base
 from aiserving.local.mlflow_server import LocalMlflowServer
-from aiserving.mlflow_source import Lineage, RegistryConnection, download_model, resolve_model
+from aiserving.local.package_prediction import predict_input_example
+from aiserving.local.registry import LocalRegistry
+from aiserving.mlflow_source import Lineage, RegistryConnection, resolve_model
+from aiserving.pipeline_ops.local_run import run_locally
 
 DEMO_MODEL = "demo-iris-classifier"
 DEMO_ALIAS = "champion"
-
-_log = logging.getLogger(__name__)
 
 
 def register_demo_model(tracking_uri: str, name: str = DEMO_MODEL, alias: str = DEMO_ALIAS) -> str:
@@ -50,23 +57,83 @@ def register_demo_model(tracking_uri: str, name: str = DEMO_MODEL, alias: str = 
     return version
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    # The pipeline's component subprocesses inherit these.
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _image_target(stack: contextlib.ExitStack, state_dir: Path) -> tuple[str, str, bool]:
+    """Where the demo pushes: a local docker-registry when Debian's is installed, else an OCI layout.
+
+    Returns the image reference, the modelcar base and whether the registry is plain HTTP.
+    """
+    if shutil.which("docker-registry") and shutil.which("busybox"):
+        registry = stack.enter_context(LocalRegistry(state_dir / "registry"))
+        base = push_busybox_base(f"{registry.host}/base/busybox:demo", state_dir)
+        print(f"OCI registry:  http://{registry.host} (docker-registry, state in {registry.state_dir})")
+        return f"{registry.host}/models/{DEMO_MODEL}:demo", base, True
+    layout = state_dir / "images" / DEMO_MODEL
+    print(f"OCI registry:  none running (apt-get install docker-registry busybox-static); using layout {layout}")
+    # Without busybox there is no modelcar base to append to: the layout holds the model layer alone.
+    return f"oci-layout:{layout}:demo", "scratch", False
+
+
+def _only(root: Path, pattern: str) -> Path:
+    return sorted(root.rglob(pattern))[-1]
+
+
 def run_demo(state_dir: Path) -> Lineage:
-    """Run the demo chain and return the downloaded model's lineage."""
-    with LocalMlflowServer(state_dir / "mlflow") as server:
+    """Run the whole chain locally and return the deployed model's lineage.
+
+    MLflow (demo model, alias champion) → ``deploy-model`` through the KFP local runner → image in a
+    local registry or OCI layout → InferenceService rendered and CRD-validated → the package served
+    by its runtime and one prediction → a summary of what was produced where.
+    """
+    state_dir = state_dir.absolute()
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(LocalMlflowServer(state_dir / "mlflow"))
         print(f"MLflow server: {server.uri} (state in {server.state_dir})")
         version = register_demo_model(server.uri)
-        connection = RegistryConnection.from_settings(server.uri)
         uri = f"models:/{DEMO_MODEL}@{DEMO_ALIAS}"
-        resolved = resolve_model(uri, connection)
+        resolved = resolve_model(uri, RegistryConnection.from_settings(server.uri))
         print(f"Resolved {uri} → version {resolved.version} (run {resolved.run_id})")
-        print(f"Flavors: {', '.join(sorted(resolved.flavors))}; {resolved.artifact_size_bytes} bytes of artifacts")
-        out = state_dir / "models" / f"{DEMO_MODEL}-v{version}"
-        if (out / "lineage.json").exists():
-            lineage = Lineage.read(out)
-            print(f"Reusing the download in {out}")
-        else:
-            lineage = download_model(uri, out, connection)
-            print(f"Downloaded to {out}")
+        image, base, insecure = _image_target(stack, state_dir)
+        run_root = state_dir / "kfp-local" / time.strftime("%Y%m%d-%H%M%S")
+        arguments = {
+            "model_uri": uri, "tracking_uri": server.uri, "runtime": "python", "instance_kind": "cpu",
+            "image": image, "insecure_registry": insecure, "isvc_name": DEMO_MODEL, "namespace": "ai-serving",
+            "gpu_count": 1, "canary_percent": 10, "target": "render",
+        }  # fmt: skip
+        environment = {
+            "AISERVING_MODELCAR_BASE": base,
+            "AISERVING_RENDER_DIR": str(state_dir / "rendered"),
+            "AISERVING_CACHE_DIR": str(state_dir / "cache"),
+        }
+        print(f"Running deploy-model through the KFP local runner (target render), outputs in {run_root}")
+        with _environment(environment):
+            run_locally("deploy-model", arguments, run_root)
+        package = _only(run_root, "package-model/package/package.json").parent
+        sent, received = predict_input_example(package, state_dir / "serve")
+    lineage = Lineage.read(_only(run_root, "resolve-model/model/lineage.json").parent)
+    manifest = _only(run_root, "deploy-inference-service/manifest")
+    storage = yaml.safe_load(manifest.read_text())["spec"]["predictor"]["model"]["storageUri"]
     print("Lineage:")
     print(json.dumps(lineage.model_dump(mode="json"), indent=2))
+    print(f"Prediction by the Python wrapper for {sent}: {received}")
+    print("Summary:")
+    print(f"  model       {lineage.name} v{version} ({lineage.content_digest})")
+    print(f"  package     {package} (runtime python, verified against MLflow)")
+    print(f"  image       {storage}")
+    print(f"  manifest    {manifest} (validated against the KServe v0.20 CRD)")
+    print(f"  report      {_only(run_root, 'deployment-report/report')}")
     return lineage

@@ -29,6 +29,7 @@ Document = dict[str, Any]
 API_VERSION = "serving.kserve.io/v1beta1"
 AUTOSCALER_ANNOTATION = "serving.kserve.io/autoscalerClass"
 LINEAGE_PREFIX = "aiserving.creativeflow.ai"
+PIPELINE_RUN_ANNOTATION = f"{LINEAGE_PREFIX}/pipeline-run"
 # Fields a Standard-mode canary may not set (KServe's spec.canary validation).
 CANARY_FORBIDDEN = ("maxReplicas", "scaleTarget", "scaleMetric", "autoScaling", "workerSpec", "canaryTrafficPercent")
 
@@ -144,6 +145,8 @@ def _metadata(config: DeploymentConfig, namespace: str) -> client.V1ObjectMeta:
             annotations[f"{LINEAGE_PREFIX}/run-id"] = config.lineage.run_id
         if config.lineage.digest:
             annotations[f"{LINEAGE_PREFIX}/model-digest"] = config.lineage.digest
+        if config.lineage.pipeline_run:
+            annotations[PIPELINE_RUN_ANNOTATION] = config.lineage.pipeline_run
     return client.V1ObjectMeta(name=config.name, namespace=namespace, labels=labels, annotations=annotations)
 
 

@@ -127,6 +127,10 @@ class Lineage(_Strict):
     model_version: str = Field(pattern=LABEL_VALUE, max_length=63)
     run_id: str | None = None
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+    pipeline_run: str | None = Field(
+        default=None,
+        description="the Kubeflow run that deployed it (its exit handler may roll back only its own canary)",
+    )
 
 
 class DeploymentConfig(_Strict):

@@ -1,1 +1,1 @@
-"""KFP v2 pipelines composed from our components, compiled to reusable YAML."""
+"""KFP v2 pipelines composed from our components, compiled to reusable YAML in ``compiled/``."""

@@ -21,6 +21,7 @@ from aiserving.cli import (
     isvc_cmds,
     mlflow_cmds,
     packaging_cmds,
+    pipeline_cmds,
     serve_cmds,
 )
 from aiserving.errors import AiServingError
@@ -32,6 +33,7 @@ FEATURE_MODULES = (
     image_cmds,
     serve_cmds,
     isvc_cmds,
+    pipeline_cmds,
     demo_cmd,
 )
 

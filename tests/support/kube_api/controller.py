@@ -200,7 +200,10 @@ class ControllerSimulator:
     def _start_pods(self, document: dict[str, Any], revision: Revision) -> None:
         metadata = document["metadata"]
         namespace = metadata["namespace"]
-        behaviour = self._behaviours.get(revision.model, Behaviour())
+        # A scripted key matches a model exactly or as a prefix (an image repository before its digest).
+        behaviour = next(
+            (scripted for key, scripted in self._behaviours.items() if revision.model.startswith(key)), Behaviour()
+        )
         pod_name = f"{revision.name}-deployment-7d9f8"
         pod = {
             "metadata": {

@@ -1,0 +1,1 @@
+"""Compile, run locally, submit and schedule our pipelines."""

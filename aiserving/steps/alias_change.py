@@ -1,0 +1,62 @@
+"""Step: does an alias point to another version than the live deployment's?"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import yaml
+
+from aiserving.errors import InvalidInputError
+from aiserving.mlflow_source import ModelUri, RegistryConnection
+from aiserving.mlflow_source.resolver import find_version
+from aiserving.steps.deploy import check_target, model_label, rendered_path
+
+log = logging.getLogger(__name__)
+# The label the builder stamps with the deployed model version (inference_services.builder).
+VERSION_LABEL = "aiserving.creativeflow.ai/model-version"
+NAME_LABEL = "aiserving.creativeflow.ai/model-name"
+
+
+def _deployed_labels(isvc_name: str, namespace: str, target: str) -> dict[str, Any] | None:
+    if target == "render":
+        path = rendered_path(namespace, isvc_name)
+        if not path.is_file():
+            return None
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    else:
+        from inference_services.connection import connect
+        from inference_services.isvc_api import InferenceServiceApi
+
+        document = InferenceServiceApi(connect(), namespace).find(isvc_name)
+        if document is None:
+            return None
+    labels: dict[str, Any] = document["metadata"].get("labels") or {}
+    return labels
+
+
+def alias_changed_step(
+    model_uri: str, tracking_uri: str, registry_uri: str, isvc_name: str, namespace: str, target: str
+) -> bool:
+    """True when nothing is deployed or the alias points to a version other than the recorded one.
+
+    Raises:
+        InvalidInputError: the URI is not an alias URI.
+    """
+    check_target(target)
+    uri = ModelUri.parse(model_uri)
+    if uri.alias is None:
+        raise InvalidInputError(
+            f"{model_uri} does not name an alias", hint="deploy-on-alias-change follows models:/NAME@ALIAS"
+        )
+    connection = RegistryConnection.from_settings(tracking_uri or None, registry_uri or None)
+    version, _, _ = find_version(uri, connection)
+    labels = _deployed_labels(isvc_name, namespace, target)
+    deployed = None if labels is None else labels.get(VERSION_LABEL)
+    same_model = labels is not None and labels.get(NAME_LABEL) == model_label(version.name)
+    changed = not same_model or deployed != str(version.version)
+    log.warning(
+        "%s points to version %s; %s/%s serves %s → %s",
+        model_uri, version.version, namespace, isvc_name, deployed or "nothing", "deploy" if changed else "no change",
+    )  # fmt: skip
+    return changed

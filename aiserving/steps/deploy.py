@@ -1,0 +1,253 @@
+"""Step: turn a package and its image into a deployment config, then render or apply it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aiserving.errors import InvalidInputError
+from aiserving.oci.reference import LayoutReference, parse_reference
+from aiserving.packaging.manifest import PackageManifest
+from aiserving.steps.artifacts import ArtifactLike
+from inference_services.builder import LINEAGE_PREFIX
+from inference_services.config import DeploymentConfig, parse_config
+from inference_services.traffic import serving_revision, traffic_split
+
+RENDER_DIR_ENV = "AISERVING_RENDER_DIR"
+TARGETS = ("cluster", "render")
+# The ServingRuntime that serves each package runtime (manifests/runtimes; KServe's built-ins).
+SERVING_RUNTIMES = {
+    "triton": "kserve-tritonserver",
+    "torchserve": "kserve-torchserve",
+    "tfserving": "kserve-tensorflow-serving",
+    "python": "creativeflow-mlflow-wrapper",
+}
+GPU_SHARING = {"nvidia.com/gpu": "whole", "nvidia.com/gpu.shared": "time-sliced"}
+_MIG_RESOURCE = re.compile(r"^nvidia\.com/mig-(?P<profile>[1-7]g\.[0-9]+gb(\.me)?)$")
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+log = logging.getLogger(__name__)
+
+
+def render_dir() -> Path:
+    """Where render-target manifests are kept between runs (alias checks read them)."""
+    return Path(os.environ.get(RENDER_DIR_ENV) or ".aiserving/rendered")
+
+
+def rendered_path(namespace: str, name: str) -> Path:
+    """The last rendered manifest of an InferenceService."""
+    return render_dir() / namespace / f"{name}.yaml"
+
+
+def check_target(target: str) -> str:
+    """Refuse an unknown target before anything happens.
+
+    Raises:
+        InvalidInputError: not cluster or render.
+    """
+    if target not in TARGETS:
+        raise InvalidInputError(f"target {target!r} is not one of {', '.join(TARGETS)}", hint="use cluster or render")
+    return target
+
+
+def gpu_config(gpu_count: int, gpu_resource: str) -> dict[str, Any] | None:
+    """The config's ``gpu`` block for a count and an extended-resource name.
+
+    Raises:
+        InvalidInputError: an unknown GPU resource name.
+    """
+    if gpu_count == 0:
+        return None
+    if gpu_resource in GPU_SHARING:
+        return {"count": gpu_count, "sharing": GPU_SHARING[gpu_resource]}
+    if match := _MIG_RESOURCE.match(gpu_resource):
+        # A per-profile resource name exists only under the mixed MIG strategy.
+        return {"count": gpu_count, "sharing": "mig", "mig_profile": match["profile"], "mig_strategy": "mixed"}
+    raise InvalidInputError(
+        f"gpu_resource {gpu_resource!r} is not a GPU resource we schedule",
+        hint="use nvidia.com/gpu (whole GPUs), nvidia.com/mig-<profile> such as nvidia.com/mig-1g.10gb (MIG, "
+        "mixed strategy) or nvidia.com/gpu.shared (time-sliced)",
+    )
+
+
+def model_label(value: str) -> str:
+    """A model name or version as a Kubernetes label value."""
+    return _LABEL_UNSAFE.sub("-", value)[:63].strip("-_.")
+
+
+def _storage(image_ref: str, image_format: str, target: str) -> dict[str, str]:
+    reference = parse_reference(image_ref)
+    if isinstance(reference, LayoutReference):
+        if target == "cluster":
+            raise InvalidInputError(
+                f"image {image_ref} is an OCI layout on this machine; a cluster cannot pull it",
+                hint="build to a registry (image=REGISTRY/REPO:TAG), or copy the layout there with skopeo copy",
+            )
+        digest = image_ref.rpartition("@")[2]
+        log.warning("rendering a storageUri for a local OCI layout; push it to a registry before deploying")
+        pullable = f"oci-layout.local/{Path(reference.path).name}@{digest}"
+    else:
+        pullable = image_ref
+    if image_format == "predictor":
+        return {"image": pullable}
+    return {"storage_uri": f"oci://{pullable}"}
+
+
+def build_config(
+    manifest: PackageManifest,
+    image_ref: str,
+    *,
+    image_format: str,
+    isvc_name: str,
+    namespace: str,
+    deployment_mode: str,
+    gpu_count: int,
+    gpu_resource: str,
+    canary_percent: int,
+    overrides: dict[str, Any],
+    target: str,
+    pipeline_run: str = "",
+) -> DeploymentConfig:
+    """The validated deployment config for one package; nothing is sent.
+
+    Raises:
+        InvalidInputError: any field is invalid (the message names it).
+    """
+    storage = _storage(image_ref, image_format, target)
+    document: dict[str, Any] = {
+        "name": isvc_name,
+        "namespace": namespace,
+        "mode": deployment_mode,
+        "protocol_version": manifest.protocol_version,
+        "canary_percent": canary_percent,
+        "lineage": {
+            "model_name": model_label(manifest.source.registered_name or manifest.model_name),
+            "model_version": model_label(manifest.source.registered_version or "unregistered"),
+            "digest": manifest.source.lineage_digest,
+            "pipeline_run": pipeline_run or None,
+        },
+        **storage,
+    }
+    if "storage_uri" in storage:
+        document["runtime"] = SERVING_RUNTIMES[manifest.runtime]
+        document["model_format"] = manifest.model_format.name
+        if manifest.model_format.version:
+            document["model_format_version"] = manifest.model_format.version
+    gpu = gpu_config(gpu_count, gpu_resource)
+    if gpu is not None:
+        document["gpu"] = gpu
+    document.update(overrides)
+    return parse_config(document, source="deploy-inference-service parameters")
+
+
+def _gpu_resources(document: dict[str, Any]) -> str:
+    model = document["spec"]["predictor"].get("model") or {}
+    containers = document["spec"]["predictor"].get("containers") or [model]
+    limits = (containers[0].get("resources") or {}).get("limits") or {}
+    gpus = {key: value for key, value in limits.items() if key.startswith("nvidia.com/")}
+    return ", ".join(f"{key}: {value}" for key, value in sorted(gpus.items())) or "none (CPU only)"
+
+
+def service_metadata(document: dict[str, Any], target: str, canary_percent: int) -> dict[str, Any]:
+    """The InferenceService artifact's metadata for a rendered or live object."""
+    status = document.get("status") or {}
+    return {
+        "name": document["metadata"]["name"],
+        "namespace": document["metadata"]["namespace"],
+        "target": target,
+        "mode": document["metadata"].get("annotations", {}).get("serving.kserve.io/deploymentMode", ""),
+        "url": status.get("url", ""),
+        "revision": serving_revision(document) or "",
+        "traffic": [
+            {"revision": share.revision, "percent": share.percent, "tag": share.role, "ready": share.ready}
+            for share in traffic_split(document)
+        ],
+        "gpu_resources": _gpu_resources(document),
+        "canary_percent": canary_percent,
+        "generation": document["metadata"].get("generation", 0),
+    }
+
+
+def serves_same_model(live: dict[str, Any], rendered: dict[str, Any]) -> bool:
+    """Whether the live object carries the same model name, version and digest as the rendered one."""
+    keys = ("model-name", "model-version")
+    live_meta, new_meta = live["metadata"], rendered["metadata"]
+    same_labels = all(
+        (live_meta.get("labels") or {}).get(f"{LINEAGE_PREFIX}/{key}")
+        == (new_meta.get("labels") or {}).get(f"{LINEAGE_PREFIX}/{key}")
+        for key in keys
+    )
+    digest = f"{LINEAGE_PREFIX}/model-digest"
+    return same_labels and (live_meta.get("annotations") or {}).get(digest) == (new_meta.get("annotations") or {}).get(
+        digest
+    )
+
+
+def _write_state(artifact: ArtifactLike, state: dict[str, Any]) -> None:
+    # Written before any wait, so a cancelled run still says what it touched.
+    Path(artifact.path).parent.mkdir(parents=True, exist_ok=True)
+    Path(artifact.path).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+
+
+def deploy_step(
+    package: ArtifactLike,
+    image_ref: str,
+    image_format: str,
+    isvc_name: str,
+    namespace: str,
+    deployment_mode: str,
+    gpu_count: int,
+    gpu_resource: str,
+    canary_percent: int,
+    deployment_overrides: dict[str, Any],
+    target: str,
+    wait_timeout_s: int,
+    pipeline_run: str,
+    inference_service: ArtifactLike,
+    manifest: ArtifactLike,
+) -> str:
+    """Render (and validate) the InferenceService, then apply it and wait with target cluster.
+
+    A live InferenceService that already serves this model version and digest is left alone: a
+    re-run must not start a canary of what is already serving.
+    """
+    from inference_services.connection import connect
+    from inference_services.deploy import deploy, render
+    from inference_services.isvc_api import InferenceServiceApi
+
+    check_target(target)
+    config = build_config(
+        PackageManifest.read(Path(package.path)), image_ref, image_format=image_format, isvc_name=isvc_name,
+        namespace=namespace, deployment_mode=deployment_mode, gpu_count=gpu_count, gpu_resource=gpu_resource,
+        canary_percent=canary_percent, overrides=dict(deployment_overrides or {}), target=target,
+        pipeline_run=pipeline_run,
+    )  # fmt: skip
+    rendered = render(config, namespace)
+    manifest_text = yaml.safe_dump(rendered, sort_keys=False)
+    Path(manifest.path).parent.mkdir(parents=True, exist_ok=True)
+    Path(manifest.path).write_text(manifest_text, encoding="utf-8")
+    if target == "render":
+        kept = rendered_path(namespace, isvc_name)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(manifest_text, encoding="utf-8")
+        inference_service.metadata.update(service_metadata(rendered, target, canary_percent))
+        _write_state(inference_service, inference_service.metadata)
+        return str(kept)
+    clients = connect()
+    live = InferenceServiceApi(clients, namespace).find(isvc_name)
+    if live is not None and serves_same_model(live, rendered):
+        log.warning("%s/%s already serves this model version and digest; nothing to deploy", namespace, isvc_name)
+        document = live
+    else:
+        state = {"name": isvc_name, "namespace": namespace, "target": target, "state": "applying"}
+        _write_state(inference_service, state)
+        document = deploy(config, clients, namespace=namespace, wait=True, timeout_s=wait_timeout_s).document
+    inference_service.metadata.update(service_metadata(document, target, canary_percent))
+    _write_state(inference_service, inference_service.metadata)
+    return str(inference_service.metadata["url"])

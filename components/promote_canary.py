@@ -1,0 +1,24 @@
+"""Component: promote the canary of an InferenceService to 100%."""
+
+from kfp import dsl
+
+from components.artifacts import InferenceService
+from components.image import COMPONENTS_IMAGE
+
+
+@dsl.component(base_image=COMPONENTS_IMAGE, install_kfp_package=False)
+def promote_canary(isvc_name: str, namespace: str, target: str, inference_service: dsl.Output[InferenceService]) -> str:
+    """Promote the canary: the newest revision takes all traffic and later updates start new canaries.
+
+    Args:
+        isvc_name: InferenceService name.
+        namespace: Kubernetes namespace of the InferenceService.
+        target: cluster (change the live object) or render (only write the change it would make).
+        inference_service: The InferenceService and its traffic split after promotion.
+
+    Returns:
+        The traffic split as text.
+    """
+    from aiserving.steps.canary import canary_step
+
+    return canary_step("promote", isvc_name, namespace, target, inference_service)
