@@ -9,8 +9,7 @@ from types import TracebackType
 
 import requests
 
-from aiserving.errors import OperationTimeoutError
-from aiserving.local.processes import free_port, log_tail, stop_process, wait_until
+from aiserving.local.processes import free_port, launch_and_wait, stop_process
 
 
 class LocalMlflowServer:
@@ -51,13 +50,10 @@ class LocalMlflowServer:
             "--artifacts-destination", str(self.state_dir / "artifacts"),
             "--serve-artifacts",
         ]  # fmt: skip
-        with log_path.open("ab") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.state_dir)
-        try:
-            wait_until(self._healthy, timeout_s=self.startup_timeout_s, what="mlflow server", process=self._process)
-        except OperationTimeoutError as error:
-            self.stop()
-            raise OperationTimeoutError(f"{error.message}; log tail:\n{log_tail(log_path)}") from error
+        self._process = launch_and_wait(
+            command, log_path=log_path, ready=self._healthy, what="mlflow server",
+            timeout_s=self.startup_timeout_s, cwd=self.state_dir,
+        )  # fmt: skip
         return self
 
     def stop(self) -> None:

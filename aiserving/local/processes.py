@@ -51,3 +51,28 @@ def log_tail(path: Path, lines: int = 30) -> str:
     if not path.exists():
         return ""
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def launch_and_wait(
+    command: list[str],
+    *,
+    log_path: Path,
+    ready: Callable[[], bool],
+    what: str,
+    timeout_s: float,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` with its output appended to ``log_path`` and wait until ``ready``.
+
+    Raises:
+        OperationTimeoutError: not ready in time (the process is stopped; the log tail is in the message).
+    """
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+    try:
+        wait_until(ready, timeout_s=timeout_s, what=what, process=process)
+    except OperationTimeoutError as error:
+        stop_process(process)
+        raise OperationTimeoutError(f"{error.message}; log tail:\n{log_tail(log_path)}") from error
+    return process

@@ -18,8 +18,7 @@ from typing import Any
 import requests
 import yaml
 
-from aiserving.errors import OperationTimeoutError
-from aiserving.local.processes import free_port, log_tail, stop_process, wait_until
+from aiserving.local.processes import free_port, launch_and_wait, stop_process
 
 
 @dataclass(frozen=True)
@@ -113,15 +112,10 @@ class LocalRegistry:
         config_path = self.state_dir / "config.yml"
         config_path.write_text(yaml.safe_dump(self.config()), encoding="utf-8")
         log_path = self.state_dir / "registry.log"
-        with log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                ["docker-registry", "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
-            wait_until(self._ready, timeout_s=self.startup_timeout_s, what="docker-registry", process=self._process)
-        except OperationTimeoutError as error:
-            self.stop()
-            raise OperationTimeoutError(f"{error.message}; log tail:\n{log_tail(log_path)}") from error
+        self._process = launch_and_wait(
+            ["docker-registry", "serve", str(config_path)], log_path=log_path, ready=self._ready,
+            what="docker-registry", timeout_s=self.startup_timeout_s,
+        )  # fmt: skip
         return self
 
     def stop(self) -> None:

@@ -1,16 +1,13 @@
 """Download a model version's artifacts safely, then record its lineage.
 
 Nothing is written to the output directory until every artifact path has
-been checked; files land in a hidden staging directory next to it that is
-renamed into place only when the download is complete.
+been checked; files land in a staging directory (:mod:`aiserving.output_dirs`)
+that is renamed into place only when the download is complete.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
@@ -22,6 +19,7 @@ from aiserving.mlflow_source.lineage import LINEAGE_FILE, Lineage, content_diges
 from aiserving.mlflow_source.metadata import load_mlmodel
 from aiserving.mlflow_source.resolver import ArtifactFile, artifact_repository, find_version, iter_artifact_files
 from aiserving.mlflow_source.uri import ModelUri
+from aiserving.output_dirs import check_output_dir, staged_output
 
 
 def check_artifact_path(path: str) -> PurePosixPath:
@@ -62,19 +60,6 @@ def check_local_symlinks(repository: ArtifactRepository, files: list[ArtifactFil
             )
 
 
-def check_output_dir(out: Path) -> None:
-    """The output directory must be new or empty, so nothing is overwritten.
-
-    Raises:
-        InvalidInputError: ``out`` is a file or a non-empty directory.
-    """
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InvalidInputError(
-            f"output directory {out} exists and is not empty",
-            hint="choose a new directory or empty this one first",
-        )
-
-
 def _refuse_escaping_links(staging: Path) -> None:
     for path in staging.rglob("*"):
         if path.is_symlink() and not path.resolve().is_relative_to(staging.resolve()):
@@ -102,9 +87,7 @@ def download_model(uri: str | ModelUri, out: Path, connection: RegistryConnectio
         check_artifact_path(file.path)
     check_local_symlinks(repository, files)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
+    with staged_output(out) as staging:
         for file in files:
             # One file at a time: MLflow streams each to disk in chunks.
             repository.download_artifacts(file.path, dst_path=str(staging))  # type: ignore[no-untyped-call]
@@ -125,10 +108,4 @@ def download_model(uri: str | ModelUri, out: Path, connection: RegistryConnectio
             total_bytes=sum(path.stat().st_size for path in stored),
         )
         (staging / LINEAGE_FILE).write_text(lineage.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            out.rmdir()
-        os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return lineage

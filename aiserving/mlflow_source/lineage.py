@@ -35,27 +35,36 @@ class Lineage(BaseModel):
         return cls.model_validate_json((directory / LINEAGE_FILE).read_text(encoding="utf-8"))
 
 
-def content_files(root: Path) -> list[Path]:
-    """Files that make up the model's content, in digest order.
-
-    ``lineage.json`` at the root is metadata about the content, not content.
-    """
-    files = [path for path in root.rglob("*") if path.is_file() and path.relative_to(root).as_posix() != LINEAGE_FILE]
+def digest_order(root: Path, *, leave_out: str) -> list[Path]:
+    """Files under ``root`` in digest order, without the metadata file ``leave_out`` at the root."""
+    files = [path for path in root.rglob("*") if path.is_file() and path.relative_to(root).as_posix() != leave_out]
     return sorted(files, key=lambda path: path.relative_to(root).as_posix())
 
 
-def content_digest(root: Path) -> str:
-    """SHA-256 over the sorted relative paths, sizes and contents of ``root``.
+def tree_digest(root: Path, files: list[Path]) -> str:
+    """SHA-256 over ``files`` (in the given order): ``path NUL size NUL`` then the bytes of each.
 
-    For each file in order of its POSIX relative path the hash takes
-    ``path NUL size NUL`` and then the file's bytes, so a renamed, moved or
-    changed file always changes the digest. Files are streamed in 1 MiB chunks.
+    A renamed, moved or changed file always changes the digest. Files are
+    streamed in 1 MiB chunks.
     """
     digest = hashlib.sha256()
-    for path in content_files(root):
+    for path in files:
         relative = path.relative_to(root).as_posix()
         digest.update(f"{relative}\0{path.stat().st_size}\0".encode())
         with path.open("rb") as stream:
             while chunk := stream.read(_CHUNK):
                 digest.update(chunk)
     return f"sha256:{digest.hexdigest()}"
+
+
+def content_files(root: Path) -> list[Path]:
+    """Files that make up the model's content, in digest order.
+
+    ``lineage.json`` at the root is metadata about the content, not content.
+    """
+    return digest_order(root, leave_out=LINEAGE_FILE)
+
+
+def content_digest(root: Path) -> str:
+    """The model's content digest: :func:`tree_digest` over :func:`content_files`."""
+    return tree_digest(root, content_files(root))

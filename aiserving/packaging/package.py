@@ -9,10 +9,9 @@ from pathlib import Path
 
 from aiserving.errors import InvalidInputError
 from aiserving.mlflow_source import RegistryConnection
-from aiserving.mlflow_source.download import check_output_dir
+from aiserving.output_dirs import check_output_dir, staged_output
 from aiserving.packaging.digest import package_digest
 from aiserving.packaging.manifest import RUNTIMES, InstanceKind, PackageManifest, Runtime
-from aiserving.packaging.output import staged_output
 from aiserving.packaging.python_wrapper import build_python
 from aiserving.packaging.request import BuiltPackage, PackageRequest
 from aiserving.packaging.source import SourceModel, open_source

@@ -7,7 +7,6 @@ import datetime
 import ipaddress
 import json
 import os
-import shutil
 import subprocess
 import warnings
 from pathlib import Path
@@ -16,8 +15,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
-
-BUSYBOX = Path("/bin/busybox")
 
 
 def make_package(root: Path, *, weights: bytes | None = None) -> Path:
@@ -75,20 +72,6 @@ def snapshot(root: Path) -> dict[str, object]:
         else:
             result[relative] = path.read_bytes()
     return result
-
-
-def busybox_rootfs(root: Path) -> Path:
-    """A minimal rootfs from Debian's busybox-static: /bin/busybox plus a symlink per applet."""
-    (root / "bin").mkdir(parents=True)
-    shutil.copy2(BUSYBOX, root / "bin" / "busybox")
-    applets = subprocess.run([str(BUSYBOX), "--list"], capture_output=True, text=True, check=True).stdout.split()
-    for applet in applets:
-        if applet != "busybox":
-            (root / "bin" / applet).symlink_to("busybox")
-    (root / "etc").mkdir()
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
-    (root / "tmp").mkdir()
-    return root
 
 
 def make_tls(directory: Path) -> tuple[Path, Path, Path]:

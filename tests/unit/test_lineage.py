@@ -5,8 +5,9 @@ import pytest
 
 from aiserving.errors import InvalidInputError
 from aiserving.mlflow_source.connection import redact_uri
-from aiserving.mlflow_source.download import check_artifact_path, check_output_dir
+from aiserving.mlflow_source.download import check_artifact_path
 from aiserving.mlflow_source.lineage import content_digest
+from aiserving.output_dirs import check_output_dir
 
 
 def _tree(root: Path, files: dict[str, bytes]) -> Path:

@@ -11,8 +11,7 @@ from types import TracebackType
 
 import requests
 
-from aiserving.errors import OperationTimeoutError
-from aiserving.local.processes import free_port, log_tail, stop_process, wait_until
+from aiserving.local.processes import free_port, launch_and_wait, stop_process
 
 
 def missing_reason() -> str | None:
@@ -63,13 +62,10 @@ class WrapperServer:
             "--http-port", str(self.http_port),
             "--grpc-port", str(free_port()),
         ]  # fmt: skip
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=environment)
-        try:
-            wait_until(self._ready, timeout_s=self.startup_timeout_s, what="model_wrappers", process=self._process)
-        except OperationTimeoutError as error:
-            self.stop()
-            raise OperationTimeoutError(f"{error.message}; log tail:\n{log_tail(self.log_path)}") from error
+        self._process = launch_and_wait(
+            command, log_path=self.log_path, ready=self._ready, what="model_wrappers",
+            timeout_s=self.startup_timeout_s, env=environment,
+        )  # fmt: skip
         return self
 
     def stop(self) -> None:

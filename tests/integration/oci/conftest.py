@@ -9,13 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from aiserving.local.busybox_base import push_busybox_base
 from aiserving.local.registry import LocalRegistry
-from aiserving.oci.build import RegistryAccess, push_directory_image
-from aiserving.oci.image import Platform
-from aiserving.oci.layer import scan_tree
-from aiserving.oci.reference import parse_reference
 from tests.conftest import in_ci
-from tests.support.oci import busybox_rootfs, dockerconfigjson, make_package, make_tls, write_htpasswd
+from tests.support.oci import dockerconfigjson, make_package, make_tls, write_htpasswd
 from tests.support.token_server import TokenServer
 
 USER, PASSWORD = "pusher", "s3cret-pw"
@@ -103,17 +100,7 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenRe
 def busybox_base(registry: LocalRegistry, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A busybox image made from Debian's busybox-static, pushed with our own library; returns REPO@digest."""
     require_tools("busybox")
-    rootfs = busybox_rootfs(tmp_path_factory.mktemp("busybox") / "rootfs")
-    result = push_directory_image(
-        scan_tree(rootfs, prefix=""),
-        parse_reference(f"{registry.host}/base/busybox:1"),
-        base_image="scratch",
-        platform=Platform("linux", "amd64"),
-        cmd=["sh"],
-        created_by="COPY busybox-static rootfs /",
-        access=RegistryAccess(insecure=True),
-    )
-    return result.pinned
+    return push_busybox_base(f"{registry.host}/base/busybox:1", tmp_path_factory.mktemp("busybox"))
 
 
 @pytest.fixture

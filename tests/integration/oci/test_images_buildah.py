@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from aiserving.local.busybox_base import find_busybox
 from aiserving.local.registry import LocalRegistry
 from aiserving.oci import build_image
 from tests.conftest import REPO_ROOT, in_ci
 from tests.integration.oci.conftest import require_tools
-from tests.support.oci import BUSYBOX, Buildah
+from tests.support.oci import Buildah
 
 IMAGES = REPO_ROOT / "images"
 DOCKERFILES = sorted(IMAGES.glob("*/Dockerfile*"))
@@ -61,7 +62,7 @@ def test_modelcar_base_dockerfile_builds_offline_and_carries_a_model(
     context = tmp_path / "context"
     context.mkdir()
     shutil.copy(IMAGES / "modelcar-base" / "Dockerfile", context / "Dockerfile")
-    shutil.copy(BUSYBOX, context / "busybox")
+    shutil.copy(find_busybox(), context / "busybox")
     built = buildah("bud", "--isolation", "chroot", "-t", "localhost/modelcar-base:test", str(context), timeout=600)
     assert built.returncode == 0, built.stderr
     base = f"{registry.host}/base/modelcar-base:test"

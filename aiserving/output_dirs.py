@@ -1,4 +1,8 @@
-"""Write a package into a staging directory and move it into place only when complete."""
+"""Output directories that are either complete or absent: nothing half-written is ever left.
+
+Work happens in a hidden staging directory next to the output, renamed into
+place only when complete; a failure removes the staging directory.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from aiserving.mlflow_source.download import check_output_dir
+from aiserving.errors import InvalidInputError
+
+
+def check_output_dir(out: Path) -> None:
+    """The output directory must be new or empty, so nothing is overwritten.
+
+    Raises:
+        InvalidInputError: ``out`` is a file or a non-empty directory.
+    """
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InvalidInputError(
+            f"output directory {out} exists and is not empty",
+            hint="choose a new directory or empty this one first",
+        )
 
 
 @contextmanager
