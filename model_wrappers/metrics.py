@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+from model_wrappers.settings import DEFAULT_LATENCY_BUCKETS
+
 # More distinct labels than this are folded into one "other" class, so a regression model
 # mistaken for a classifier cannot blow up the series count.
 MAX_PREDICTION_CLASSES = 50
