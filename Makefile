@@ -83,6 +83,7 @@ $(MLSERVER_VENV)/.installed:
 		mlflow==$$(sed -n 's/^mlflow==//p' constraints.txt) scikit-learn==$$(sed -n 's/^scikit-learn==//p' constraints.txt) \
 		cloudpickle==$$(sed -n 's/^cloudpickle==//p' constraints.txt)
 	touch $@
+$(MLSERVER_VENV): $(MLSERVER_VENV)/.installed
 
 # The serving benchmark (not part of `make test`): prints req/s, rows/s, p50/p99 and ratios.
 bench-serving: $(STAMP) $(MLSERVER_VENV)/.installed

@@ -2,14 +2,17 @@
 
 One predict runs at a time (a GPU or a CPU core is the bottleneck); callers that arrive while
 it runs form the next batch. A batch closes when it holds ``max_batch_size`` rows, when its
-oldest caller has waited ``max_latency``, or at once when no other request is on its way in
-(so a lone caller never waits). When a merged batch fails, each of its callers is retried
-alone, so one caller's bad rows fail only that caller (with 500) and never its neighbours.
+oldest caller has waited ``max_latency``, or at once when no other caller is on its way: none
+is being received and the batch holds as many callers as the previous one did (so a lone
+caller never waits, and a steady crowd is not split into a batch of one and the rest).
+When a merged batch fails, each of its callers is retried alone, so one caller's bad rows
+fail only that caller (with 500) and never its neighbours.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import logging
 from collections.abc import Callable
@@ -67,11 +70,15 @@ class AdaptiveBatcher:
         self._metrics = metrics
         self._pending_arrivals = pending_arrivals
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="predict")
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        # A deque and one wake-up future: asyncio.Queue with wait_for costs a task per wait.
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._wakeup: asyncio.Future[None] | None = None
         self._carry: _Pending | None = None
         self._worker: asyncio.Task[None] | None = None
         self._busy = False
         self._closing = False
+        # Callers in the previous batch: closed-loop clients come back about as many at a time.
+        self._previous_batch_requests = 1
 
     async def submit(self, arrays: Arrays, rows: int) -> Arrays:
         """Queue one caller's rows and wait for exactly its rows of the outputs, in order."""
@@ -81,25 +88,44 @@ class AdaptiveBatcher:
         if self._worker is None:
             self._worker = loop.create_task(self._run(), name="adaptive-batcher")
         pending = _Pending(arrays=arrays, rows=rows, enqueued_at=loop.time(), future=loop.create_future())
-        self._queue.put_nowait(pending)
+        self._queue.append(pending)
         self._metrics.queue_depth.inc()
+        self._wake()
         return await pending.future
 
     async def drain(self) -> None:
         """Stop taking callers, finish every queued batch, then stop the worker."""
         self._closing = True
-        while self._worker is not None and (self._busy or self._carry is not None or not self._queue.empty()):
+        while self._worker is not None and (self._busy or self._carry is not None or self._queue):
             await asyncio.sleep(0.01)
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
 
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def _wait(self, timeout_s: float | None) -> None:
+        """Until a caller is queued or ``timeout_s`` passes."""
+        loop = asyncio.get_running_loop()
+        self._wakeup = loop.create_future()
+        timer = None if timeout_s is None else loop.call_later(timeout_s, self._wake)
+        try:
+            await self._wakeup
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self._wakeup = None
+
     async def _next(self) -> _Pending:
         if self._carry is not None:
             pending, self._carry = self._carry, None
             return pending
-        return await self._queue.get()
+        while not self._queue:
+            await self._wait(None)
+        return self._queue.popleft()
 
     async def _collect(self) -> list[_Pending]:
         loop = asyncio.get_running_loop()
@@ -108,22 +134,22 @@ class AdaptiveBatcher:
         rows = batch[0].rows
         deadline = batch[0].enqueued_at + self._max_latency_s
         while rows < self._max_rows:
-            if self._queue.empty():
+            if not self._queue:
                 timeout = deadline - loop.time()
-                if timeout <= 0 or self._pending_arrivals() == 0:
+                others_coming = self._pending_arrivals() > 0 or len(batch) < self._previous_batch_requests
+                if timeout <= 0 or not others_coming:
                     break
-                try:
-                    pending = await asyncio.wait_for(self._queue.get(), timeout)
-                except TimeoutError:
-                    break
-            else:
-                pending = self._queue.get_nowait()
+                await self._wait(timeout)
+                if not self._queue:
+                    break  # the latency budget ran out
+            pending = self._queue.popleft()
             if rows + pending.rows > self._max_rows:
                 self._carry = pending
                 break
             batch.append(pending)
             rows += pending.rows
         self._metrics.queue_depth.dec(len(batch))
+        self._previous_batch_requests = len(batch)
         return batch
 
     async def _run(self) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+from model_wrappers.settings import DEFAULT_LATENCY_BUCKETS
+
 # More distinct labels than this are folded into one "other" class, so a regression model
 # mistaken for a classifier cannot blow up the series count.
 MAX_PREDICTION_CLASSES = 50
@@ -82,18 +83,32 @@ class ServingMetrics:
             registry=registry,
         )
         self._classes_seen: set[str] = set()
+        # Labelled children per (protocol, code): .labels() costs a lock and a hash on every request.
+        self._request_series: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        self._batch_series = (self.batch_rows.labels(model_name), self.batch_requests.labels(model_name))
 
     def observe_request(self, protocol: str, code: str, duration_s: float) -> None:
         """Count one finished inference request; ``code`` is the HTTP status or the gRPC status name."""
-        self.requests.labels(self.model_name, protocol, code).inc()
-        if not (code.isdigit() and int(code) < 400) and code != "OK":
-            self.errors.labels(self.model_name, protocol, code).inc()
-        self.latency.labels(self.model_name, protocol).observe(duration_s)
+        series = self._request_series.get((protocol, code))
+        if series is None:
+            failed = not (code.isdigit() and int(code) < 400) and code != "OK"
+            series = (
+                self.requests.labels(self.model_name, protocol, code),
+                self.errors.labels(self.model_name, protocol, code) if failed else None,
+                self.latency.labels(self.model_name, protocol),
+            )
+            self._request_series[(protocol, code)] = series
+        requests, errors, latency = series
+        requests.inc()
+        if errors is not None:
+            errors.inc()
+        latency.observe(duration_s)
 
     def observe_batch(self, rows: int, requests: int) -> None:
         """Record the size of one predict call."""
-        self.batch_rows.labels(self.model_name).observe(rows)
-        self.batch_requests.labels(self.model_name).observe(requests)
+        batch_rows, batch_requests = self._batch_series
+        batch_rows.observe(rows)
+        batch_requests.observe(requests)
 
     def count_classes(self, labels: np.ndarray[Any, Any]) -> None:
         """Count predicted class labels (one per row)."""

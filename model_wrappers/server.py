@@ -137,6 +137,7 @@ class WrapperServer:
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
         logger.info("signal %d: draining, then stopping", signum)
         self.model.stop()
+        # RESTServer exposes no stop for the single-process case; uvicorn's own flag drains it.
         self._rest._server.should_exit = True
 
     async def _load(self) -> None:

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aiserving.errors import InvalidInputError
-from model_wrappers.metrics import DEFAULT_LATENCY_BUCKETS
 
 DEFAULT_MODEL_DIR = Path("/mnt/models")
 DEFAULT_HTTP_PORT = 8080
 DEFAULT_MAX_BATCH_SIZE = 64
 DEFAULT_MAX_LATENCY_MS = 5.0
+DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
