@@ -109,6 +109,27 @@ def _synthetic_input(io: ModelIO) -> Any:
     return arrays
 
 
+def import_frameworks(model_dir: Path) -> None:
+    """Import MLflow, the model's flavor modules and torch on the calling (main) thread.
+
+    CPython 3.11 keeps the ``ast`` module's recursion bookkeeping in global state, and torch and
+    MLflow parse source while they import. Importing them in the loader thread while the server
+    starts in the main thread failed now and then with "AST constructor recursion depth
+    mismatch"; importing them first, on one thread, removes the overlap.
+
+    Raises:
+        NotFoundError: no ``MLmodel`` in ``model_dir``.
+    """
+    import mlflow.pyfunc  # noqa: F401 - imported for its side effect
+
+    for flavor in read_flavors(model_dir):
+        module = f"mlflow.{flavor}"
+        if flavor != "python_function" and importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
+    if importlib.util.find_spec("torch") is not None:
+        import torch  # noqa: F401 - imported for its side effect
+
+
 def load_model(model_dir: Path) -> LoadedModel:
     """Load the pyfunc in ``model_dir`` on the selected device.
 

@@ -29,7 +29,7 @@ from kserve.protocol.rest.server import RESTServer
 
 from model_wrappers.fast_path import FastInferenceRoute
 from model_wrappers.instrumentation import ArrivalTracker, GrpcInstrumentation, RestInstrumentation
-from model_wrappers.loading import read_flavors
+from model_wrappers.loading import import_frameworks, read_flavors
 from model_wrappers.metrics import ServingMetrics
 from model_wrappers.model import MlflowPyfuncModel
 from model_wrappers.settings import ServerSettings
@@ -132,6 +132,7 @@ class WrapperServer:
         # request) before any middleware runs, which costs more than a batched predict row.
         lean_route = FastInferenceRoute(app, model=self.model)
         self._rest.config.app = RestInstrumentation(lean_route, metrics=self.metrics, arrivals=self.arrivals)
+        import_frameworks(self.settings.model_dir)
         asyncio.run(self._serve())
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:

@@ -104,6 +104,11 @@ CASES: dict[str, tuple[str, str, dict[str, Any], list[Any], list[Any], str]] = {
         [("x", "FP32", [-1, 3])], [("output_0", "FP32", [-1, 1])],
         "SavedModel 1/ loaded by TensorFlow",
     ),
+    "python-sklearn": (
+        "sklearn-iris", "python", {},
+        [("input_0", "FP32", [-1, 4])], [("output_0", "INT64", [-1])],
+        "served by model_wrappers (KServe ModelServer)",
+    ),
     "python-pyfunc": (
         "pyfunc-scaled-sum", "python", {"instance_kind": "cpu"},
         [("input_0", "FP64", [-1, 3])], [("output_0", "FP64", [-1])],
