@@ -59,29 +59,30 @@ def _crd_folder(version: KServeVersion) -> Path:
     return crd_directory() / f"v{major}.{minor}.{patch}"
 
 
-def _make_strict(node: Any) -> None:
-    """Emulate strict field validation and structural-schema quirks in place."""
+def _adjust(node: Any, *, strict: bool) -> None:
+    """Apply the recipe of ../shared/kserve-crds/README.md in place.
+
+    int-or-string properties lose ``type`` (their ``anyOf`` stays); with ``strict``, objects with
+    ``properties`` and no ``x-kubernetes-preserve-unknown-fields`` reject unknown fields, as the API
+    server's strict field validation does. CEL rules are not evaluated.
+    """
     if isinstance(node, dict):
         if node.get("x-kubernetes-int-or-string"):
             node.pop("type", None)
-        if "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+        if strict and "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields"):
             node.setdefault("additionalProperties", False)
         for value in node.values():
-            _make_strict(value)
+            _adjust(value, strict=strict)
     elif isinstance(node, list):
         for item in node:
-            _make_strict(item)
+            _adjust(item, strict=strict)
 
 
-def _relax_int_or_string(node: Any) -> None:
-    if isinstance(node, dict):
-        if node.get("x-kubernetes-int-or-string"):
-            node.pop("type", None)
-        for value in node.values():
-            _relax_int_or_string(value)
-    elif isinstance(node, list):
-        for item in node:
-            _relax_int_or_string(item)
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a CRD's openAPIV3Schema that validates like the API server with strict field validation."""
+    strict = copy.deepcopy(schema)
+    _adjust(strict, strict=True)
+    return strict
 
 
 @functools.cache
@@ -104,10 +105,7 @@ def _raw_schema(version: KServeVersion) -> dict[str, Any]:
 def _validator(version: KServeVersion, strict: bool) -> jsonschema.Draft7Validator:
     schema = copy.deepcopy(_raw_schema(version))
     schema.setdefault("properties", {})["metadata"] = {"type": "object"}
-    if strict:
-        _make_strict(schema)
-    else:
-        _relax_int_or_string(schema)
+    _adjust(schema, strict=strict)
     return jsonschema.Draft7Validator(schema)
 
 

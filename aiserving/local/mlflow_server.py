@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
-from types import TracebackType
 
 import requests
 
-from aiserving.local.processes import free_port, launch_and_wait, stop_process
+from aiserving.local.processes import LocalProcess, free_port, launch_and_wait
 
 
-class LocalMlflowServer:
+class LocalMlflowServer(LocalProcess):
     """Run ``mlflow server`` with its state under ``state_dir`` until closed.
 
     The state (sqlite database and artifacts) survives restarts, so a second
@@ -24,7 +22,6 @@ class LocalMlflowServer:
         self.state_dir = state_dir.absolute()
         self.port = port or free_port()
         self.startup_timeout_s = startup_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def uri(self) -> str:
@@ -55,19 +52,3 @@ class LocalMlflowServer:
             timeout_s=self.startup_timeout_s, cwd=self.state_dir,
         )  # fmt: skip
         return self
-
-    def stop(self) -> None:
-        """Stop the server process."""
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
-
-    def __enter__(self) -> LocalMlflowServer:
-        """Start on entering a ``with`` block."""
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        """Stop on leaving the ``with`` block."""
-        self.stop()

@@ -7,6 +7,8 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from aiserving.errors import OperationTimeoutError
 
@@ -76,3 +78,33 @@ def launch_and_wait(
         stop_process(process)
         raise OperationTimeoutError(f"{error.message}; log tail:\n{log_tail(log_path)}") from error
     return process
+
+
+class LocalProcess:
+    """A server process this code starts and stops; a ``with`` block runs it.
+
+    Subclasses implement :meth:`start` (typically with :func:`launch_and_wait`) and keep the
+    process in ``_process``.
+    """
+
+    _process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        """Start the process and wait until it serves."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the process (terminate, then kill after a grace period)."""
+        if self._process is not None:
+            stop_process(self._process)
+            self._process = None
+
+    def __enter__(self) -> Self:
+        """Start on entering a ``with`` block."""
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        """Stop on leaving the ``with`` block."""
+        self.stop()

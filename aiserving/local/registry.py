@@ -8,17 +8,15 @@ filesystem storage, address, and optionally htpasswd auth, TLS or token auth.
 from __future__ import annotations
 
 import secrets
-import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
 import yaml
 
-from aiserving.local.processes import free_port, launch_and_wait, stop_process
+from aiserving.local.processes import LocalProcess, free_port, launch_and_wait
 
 
 @dataclass(frozen=True)
@@ -31,7 +29,7 @@ class TokenAuth:
     root_cert: Path
 
 
-class LocalRegistry:
+class LocalRegistry(LocalProcess):
     """Run ``docker-registry serve`` until closed.
 
     Args:
@@ -56,7 +54,6 @@ class LocalRegistry:
         self.tls = tls
         self.token = token
         self.startup_timeout_s = startup_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def host(self) -> str:
@@ -117,19 +114,3 @@ class LocalRegistry:
             what="docker-registry", timeout_s=self.startup_timeout_s,
         )  # fmt: skip
         return self
-
-    def stop(self) -> None:
-        """Stop the registry process."""
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
-
-    def __enter__(self) -> LocalRegistry:
-        """Start on entering a ``with`` block."""
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        """Stop on leaving the ``with`` block."""
-        self.stop()

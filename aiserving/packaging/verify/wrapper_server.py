@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 from pathlib import Path
-from types import TracebackType
 
 import requests
 
-from aiserving.local.processes import free_port, launch_and_wait, stop_process
+from aiserving.local.processes import LocalProcess, free_port, launch_and_wait
 
 
 def missing_reason() -> str | None:
@@ -21,7 +19,7 @@ def missing_reason() -> str | None:
     return None
 
 
-class WrapperServer:
+class WrapperServer(LocalProcess):
     """``python -m model_wrappers`` serving one package directory."""
 
     def __init__(self, model_dir: Path, name: str, log_path: Path, startup_timeout_s: float = 120.0) -> None:
@@ -31,7 +29,6 @@ class WrapperServer:
         self.log_path = log_path
         self.http_port = free_port()
         self.startup_timeout_s = startup_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def infer_url(self) -> str:
@@ -67,19 +64,3 @@ class WrapperServer:
             timeout_s=self.startup_timeout_s, env=environment,
         )  # fmt: skip
         return self
-
-    def stop(self) -> None:
-        """Stop the server."""
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
-
-    def __enter__(self) -> WrapperServer:
-        """Start on entering a ``with`` block."""
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        """Stop on leaving the ``with`` block."""
-        self.stop()

@@ -3,15 +3,14 @@ our hand-written schemas for the other custom kinds."""
 
 from __future__ import annotations
 
-import copy
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import yaml
 
+from inference_services.crd_validation import strict_schema
 from tests.support.manifests.objects import Obj
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -72,32 +71,6 @@ def kserve_versions() -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.is_dir()) if directory.is_dir() else []
 
 
-def make_strict(schema: Any) -> Any:
-    """The recipe in ../shared/kserve-crds/README.md, applied to a copy.
-
-    int-or-string properties lose ``type`` (their ``anyOf`` stays); objects with ``properties`` and
-    no ``x-kubernetes-preserve-unknown-fields`` reject unknown fields. CEL rules are not evaluated.
-    """
-    strict = copy.deepcopy(schema)
-
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("x-kubernetes-int-or-string"):
-                node.pop("type", None)
-            if "properties" in node and not node.get("x-kubernetes-preserve-unknown-fields"):
-                node.setdefault("additionalProperties", False)
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(strict)
-    strict.setdefault("properties", {})["metadata"] = {"type": "object"}
-    return strict
-
-
-@cache
 def kserve_validator(kserve_version: str, kind: str, api_version: str) -> jsonschema.protocols.Validator:
     path = kserve_crd_dir() / kserve_version / KSERVE_CRD_FILES[kind]
     with path.open(encoding="utf-8") as handle:
@@ -105,7 +78,7 @@ def kserve_validator(kserve_version: str, kind: str, api_version: str) -> jsonsc
     group = crd["spec"]["group"]
     for version in crd["spec"]["versions"]:
         if f"{group}/{version['name']}" == api_version:
-            schema = make_strict(version["schema"]["openAPIV3Schema"])
+            schema = strict_schema(version["schema"]["openAPIV3Schema"])
             return jsonschema.Draft7Validator(schema)
     raise LookupError(f"KServe {kserve_version} has no {kind} {api_version}")
 
