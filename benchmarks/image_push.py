@@ -38,7 +38,7 @@ from aiserving.oci.build import RegistryAccess, push_directory_image  # noqa: E4
 from aiserving.oci.image import Platform  # noqa: E402
 from aiserving.oci.layer import scan_tree  # noqa: E402
 from aiserving.oci.reference import parse_reference  # noqa: E402
-from tests.support.oci import busybox_rootfs  # noqa: E402
+from aiserving.local.busybox_base import busybox_rootfs  # noqa: E402
 
 GIB = 1 << 30
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
