@@ -33,12 +33,12 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from aiserving.local.busybox_base import busybox_rootfs  # noqa: E402
 from aiserving.local.registry import LocalRegistry  # noqa: E402
 from aiserving.oci.build import RegistryAccess, push_directory_image  # noqa: E402
 from aiserving.oci.image import Platform  # noqa: E402
 from aiserving.oci.layer import scan_tree  # noqa: E402
 from aiserving.oci.reference import parse_reference  # noqa: E402
-from aiserving.local.busybox_base import busybox_rootfs  # noqa: E402
 
 GIB = 1 << 30
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
