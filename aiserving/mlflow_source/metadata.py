@@ -45,7 +45,9 @@ def _spec_info(index: int, spec: TensorSpec | ColSpec | Any, prefix: str) -> Ten
     if isinstance(spec, ColSpec):
         # A column is a vector with one value per row.
         dtype = spec.type.name if isinstance(spec.type, DataType) else str(spec.type)
-        return TensorInfo(name=spec.name or f"{prefix}_{index}", dtype=dtype, shape=[-1], kind="column")
+        # pyfunc outputs logged from a DataFrame have integer column names.
+        name = f"{prefix}_{index}" if spec.name is None else str(spec.name)
+        return TensorInfo(name=name, dtype=dtype, shape=[-1], kind="column")
     raise InvalidInputError(
         f"signature entry {spec!r} is neither a tensor nor a column",
         hint="log the model with a tensor or column based signature (mlflow.models.infer_signature)",

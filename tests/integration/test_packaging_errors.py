@@ -52,6 +52,8 @@ def require_triton() -> None:
         ("onnx-regressor", "tfserving", UnsupportedError, r"runtime 'tfserving' cannot serve .* flavor\(s\) onnx"),
         ("keras-sequential", "torchserve", UnsupportedError, r"runtime 'torchserve' cannot serve .* flavor\(s\) keras"),
         ("sklearn-iris", "triton", UnsupportedError, r"sklearn model goes to Triton only through an ONNX conversion"),
+        ("pytorch-text-column", "torchserve", UnsupportedError, r"column 'city' of type string; MLflow's pytorch"),
+        ("pytorch-two-inputs", "python", UnsupportedError, r"runtime 'python' cannot serve .* flavor\(s\) pytorch"),
     ],
 )
 def test_bad_models_fail_before_writing(
@@ -177,3 +179,13 @@ def test_verify_samples_missing_an_input(packaging_models, tmp_path: Path) -> No
     result = run_cli("verify", str(out), "--samples", str(samples))
     assert result.returncode == 2
     assert "samples lack input(s) b" in result.stderr
+
+
+def test_verify_of_a_model_without_input_example_asks_for_samples(packaging_models, tmp_path: Path) -> None:
+    """MLflow saves no input example for a multi-input .pt2: verify says so and names --samples."""
+    out = tmp_path / "pkg"
+    package_model(str(packaging_models["pytorch-two-inputs"]), "triton", out, instance_kind="cpu")
+    result = run_cli("verify", str(out))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "has no input example to verify with" in result.stderr
+    assert "Hint: pass --samples FILE" in result.stderr

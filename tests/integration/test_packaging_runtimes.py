@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from aiserving.packaging.verify import (
     wrapper_server,
 )
 from tests.conftest import in_ci
+from tests.support.packaging_models import two_input_samples
 
 
 def require(reason: str | None) -> None:
@@ -74,6 +76,17 @@ CASES: dict[str, tuple[str, str, dict[str, Any], list[Any], list[Any], str]] = {
         [("INPUT__0", "FP32", [-1, 4])], [("OUTPUT__0", "FP32", [-1, 3])],
         "TorchScript loaded by libtorch",
     ),
+    "triton-pytorch-two-inputs": (
+        "pytorch-two-inputs", "triton", {},
+        [("INPUT__0", "FP32", [-1, 3]), ("INPUT__1", "FP32", [-1, 2])], [("OUTPUT__0", "FP32", [-1, 2])],
+        "TorchScript loaded by libtorch",
+    ),
+    "triton-pytorch-dataframe-columns": (
+        "pytorch-columns", "triton", {},
+        [("INPUT__0", "INT64", [-1]), ("INPUT__1", "FP64", [-1]), ("INPUT__2", "FP32", [-1])],
+        [("OUTPUT__0", "FP32", [-1, 2])],
+        "TorchScript loaded by libtorch",
+    ),
     "triton-keras-savedmodel-two-inputs": (
         "keras-two-inputs", "triton", {},
         [("a", "FP32", [-1, 3]), ("b", "FP32", [-1, 2])], [("output_0", "FP32", [-1, 2])],
@@ -82,6 +95,17 @@ CASES: dict[str, tuple[str, str, dict[str, Any], list[Any], list[Any], str]] = {
     "torchserve-mlp": (
         "pytorch-mlp", "torchserve", {},
         [("INPUT__0", "FP32", [-1, 4])], [("OUTPUT__0", "FP32", [-1, 3])],
+        "served by TorchServe",
+    ),
+    "torchserve-two-inputs": (
+        "pytorch-two-inputs", "torchserve", {},
+        [("INPUT__0", "FP32", [-1, 3]), ("INPUT__1", "FP32", [-1, 2])], [("OUTPUT__0", "FP32", [-1, 2])],
+        "served by TorchServe",
+    ),
+    "torchserve-dataframe-columns": (
+        "pytorch-columns", "torchserve", {},
+        [("INPUT__0", "INT64", [-1]), ("INPUT__1", "FP64", [-1]), ("INPUT__2", "FP32", [-1])],
+        [("OUTPUT__0", "FP32", [-1, 2])],
         "served by TorchServe",
     ),
     "torchserve-cnn-images": (
@@ -124,6 +148,8 @@ CASES: dict[str, tuple[str, str, dict[str, Any], list[Any], list[Any], str]] = {
 MODEL_FORMATS = {
     "triton-onnx-batch": ("onnx", "1"),
     "triton-pytorch-torchscript": ("pytorch", "1"),
+    "triton-pytorch-two-inputs": ("pytorch", "1"),
+    "torchserve-dataframe-columns": ("pytorch", "1"),
     "triton-keras-savedmodel-two-inputs": ("tensorflow", "2"),
     "torchserve-mlp": ("pytorch", "1"),
     "tfserving-keras-sequential": ("tensorflow", "2"),
@@ -140,10 +166,18 @@ SOURCE_FLAVORS = {
     "sklearn-dataframe": "sklearn",
     "pytorch-mlp": "pytorch",
     "pytorch-cnn": "pytorch",
+    "pytorch-two-inputs": "pytorch",
+    "pytorch-columns": "pytorch",
     "keras-two-inputs": "tensorflow",
     "keras-sequential": "keras",
     "tf-module": "tensorflow",
 }
+
+
+# Models MLflow saves without an input example are verified on samples; the rest on their example.
+SAMPLES = {"pytorch-two-inputs": two_input_samples}
+# MLflow gives a multi-input .pt2 no pyfunc flavor: its pytorch loader is the reference there.
+REFERENCE_CHECKS = {"pytorch-two-inputs": "MLflow pytorch flavor reference"}
 
 
 def check_layout(case: str, runtime: str, out: Path, manifest: PackageManifest) -> None:
@@ -190,10 +224,15 @@ def test_package_and_verify_in_the_real_runtime(
         assert (manifest.model_format.name, manifest.model_format.version) == MODEL_FORMATS[case]
     check_layout(case, runtime, out, manifest)
 
-    report = verify_package(out, runtime_services)
+    samples = None
+    if model_key in SAMPLES:
+        samples = tmp_path / "samples.json"
+        samples.write_text(json.dumps(SAMPLES[model_key]()))
+    report = verify_package(out, runtime_services, samples=samples)
     statuses = {check.check: check.status for check in report.checks}
     assert report.passed, report.table()
     assert statuses["package digest"] == "passed"
+    assert statuses[REFERENCE_CHECKS.get(model_key, "MLflow pyfunc reference")] == "passed", report.table()
     assert statuses[runtime_check] == "passed", report.table()
     compared = [check for check in report.checks if check.check.startswith("output ")]
     assert compared, report.table()
@@ -220,3 +259,27 @@ def test_torchscript_serves_other_batch_sizes_than_the_traced_example(
         "package digest", "MLflow pyfunc reference", "served by TorchServe", "output OUTPUT__0"
     ]  # fmt: skip
     assert report.checks[1].detail == "5 rows from samples rows.npz"
+
+
+def test_dataframe_columns_reach_libtorch_as_one_value_per_row(
+    packaging_models: dict[str, Path], tmp_path: Path
+) -> None:
+    """Each column is its own batched input of one value per row, in its own dtype."""
+    out = tmp_path / "package"
+    package_model(str(packaging_models["pytorch-columns"]), "triton", out, name="columns", instance_kind="cpu")
+    assert (out / "columns" / "config.pbtxt").read_text() == (
+        'name: "columns"\n'
+        'platform: "pytorch_libtorch"\n'
+        "max_batch_size: 8\n"
+        "input [\n"
+        '  { name: "INPUT__0" data_type: TYPE_INT64 dims: [ 1 ] reshape { shape: [ ] } },\n'
+        '  { name: "INPUT__1" data_type: TYPE_FP64 dims: [ 1 ] reshape { shape: [ ] } },\n'
+        '  { name: "INPUT__2" data_type: TYPE_FP32 dims: [ 1 ] reshape { shape: [ ] } }\n'
+        "]\n"
+        "output [\n"
+        '  { name: "OUTPUT__0" data_type: TYPE_FP32 dims: [ 2 ] }\n'
+        "]\n"
+        "dynamic_batching { max_queue_delay_microseconds: 100 }\n"
+        "instance_group [ { count: 1 kind: KIND_CPU } ]\n"
+    )
+    assert [spec.mlflow_name for spec in PackageManifest.read(out).inputs] == ["age", "income", "score"]

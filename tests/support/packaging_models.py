@@ -40,6 +40,75 @@ def save_pytorch_cnn(path: Path) -> Path:
     return path
 
 
+def save_pytorch_two_inputs(path: Path) -> Path:
+    """forward(user, item): user (batch x 3) and item (batch x 2) → batch x 2, saved as ``.pt2``.
+
+    MLflow takes a tuple input example for this, saves no example and gives the model no pyfunc flavor.
+    """
+    import torch
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Schema, TensorSpec
+
+    class TwoTower(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.user = torch.nn.Linear(3, 4)
+            self.item = torch.nn.Linear(2, 4)
+            self.head = torch.nn.Linear(4, 2)
+
+        def forward(self, user: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
+            return self.head(torch.relu(self.user(user) + self.item(item)))
+
+    torch.manual_seed(2)
+    example = (RNG.normal(size=(3, 3)).astype(np.float32), RNG.normal(size=(3, 2)).astype(np.float32))
+    float32 = np.dtype(np.float32)
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(float32, (-1, 3), "user"), TensorSpec(float32, (-1, 2), "item")]),
+        outputs=Schema([TensorSpec(float32, (-1, 2), "score")]),
+    )
+    mlflow.pytorch.save_model(TwoTower(), str(path), input_example=example, signature=signature, pip_requirements=[])
+    return path
+
+
+def two_input_samples(rows: int = 4) -> dict[str, list[list[float]]]:
+    """Samples for ``pytorch-two-inputs`` (it has no saved input example), by MLflow input name."""
+    rng = np.random.default_rng(rows)
+    return {"user": rng.normal(size=(rows, 3)).tolist(), "item": rng.normal(size=(rows, 2)).tolist()}
+
+
+def save_pytorch_columns(path: Path) -> Path:
+    """A network logged from a DataFrame with int64, float64 and float32 columns (pickled: .pt2 needs tensors)."""
+    import pandas as pd
+    import torch
+
+    torch.manual_seed(3)
+    network = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Tanh(), torch.nn.Linear(6, 2))
+    frame = pd.DataFrame(
+        {
+            "age": np.array([31, 45, 27, 60], dtype=np.int64),
+            "income": RNG.normal(50.0, 10.0, size=4),
+            "score": RNG.random(size=4).astype(np.float32),
+        }
+    )
+    mlflow.pytorch.save_model(
+        network, str(path), input_example=frame, serialization_format="pickle", pip_requirements=[]
+    )
+    return path
+
+
+def save_pytorch_text_column(path: Path) -> Path:
+    """A network logged from a DataFrame with a text column, which MLflow's float32 cast cannot take."""
+    import pandas as pd
+    import torch
+
+    frame = pd.DataFrame({"city": ["Lyon", "Oslo"], "rooms": [2.0, 3.0]})
+    signature = infer_signature(frame, np.zeros((2, 1), dtype=np.float32))
+    mlflow.pytorch.save_model(
+        torch.nn.Linear(2, 1), str(path), signature=signature, serialization_format="pickle", pip_requirements=[]
+    )
+    return path
+
+
 def save_pytorch_without_signature(path: Path) -> Path:
     import torch
 
@@ -177,6 +246,9 @@ def save_pyfunc_with_datetime(path: Path) -> Path:
 SAVERS = {
     "pytorch-mlp": save_pytorch_mlp,
     "pytorch-cnn": save_pytorch_cnn,
+    "pytorch-two-inputs": save_pytorch_two_inputs,
+    "pytorch-columns": save_pytorch_columns,
+    "pytorch-text-column": save_pytorch_text_column,
     "pytorch-nosig": save_pytorch_without_signature,
     "onnx-regressor": save_onnx_regressor,
     "onnx-two-inputs": save_onnx_two_inputs,

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from mlflow.models import Model
+from mlflow.pyfunc import FLAVOR_NAME as PYFUNC_FLAVOR
 
-from aiserving.errors import ConflictError, InvalidInputError
+from aiserving.errors import ConflictError, InvalidInputError, UnsupportedError
 from aiserving.mlflow_source import Lineage, RegistryConnection, content_digest, download_model
 from aiserving.mlflow_source.lineage import LINEAGE_FILE
 from aiserving.packaging.dtypes import numpy_dtype_of_signature
@@ -69,15 +70,44 @@ def named_predictions(prediction: Any, manifest: PackageManifest) -> dict[str, n
     return {manifest.outputs[0].name: np.asarray(prediction)}
 
 
+def _predict_with_pytorch_flavor(model_dir: Path, arrays: dict[str, np.ndarray], mlmodel: Model) -> Any:
+    """Call the module MLflow's pytorch flavor loads with one tensor per signature input, in order."""
+    import mlflow.pytorch
+    import torch
+
+    module = mlflow.pytorch.load_model(str(model_dir), map_location="cpu")
+    typed = pyfunc_input(arrays, mlmodel)
+    ordered = list(typed.values()) if isinstance(typed, dict) else [typed]
+    tensors = [torch.from_numpy(np.asarray(array)) for array in ordered]
+    with torch.no_grad():
+        return module(*tensors).numpy()
+
+
 def predict_with_mlflow(
     model_dir: Path, arrays: dict[str, np.ndarray], manifest: PackageManifest
-) -> dict[str, np.ndarray]:
-    """Load the MLflow model as pyfunc and predict on ``arrays``."""
+) -> tuple[dict[str, np.ndarray], str]:
+    """Predict on ``arrays`` with MLflow: pyfunc, or the pytorch flavor for models MLflow gives no pyfunc.
+
+    Returns:
+        The predictions by runtime output name, and which MLflow loader made them.
+
+    Raises:
+        UnsupportedError: the model has neither a pyfunc nor a pytorch flavor.
+    """
     import mlflow.pyfunc
 
-    model = mlflow.pyfunc.load_model(str(model_dir))
-    prediction = model.predict(pyfunc_input(arrays, Model.load(str(model_dir / "MLmodel"))))
-    return named_predictions(prediction, manifest)
+    mlmodel = Model.load(str(model_dir / "MLmodel"))
+    if PYFUNC_FLAVOR in mlmodel.flavors:
+        prediction = mlflow.pyfunc.load_model(str(model_dir)).predict(pyfunc_input(arrays, mlmodel))
+        return named_predictions(prediction, manifest), "MLflow pyfunc reference"
+    if "pytorch" in mlmodel.flavors:
+        # MLflow saves a multi-input .pt2 without a pyfunc flavor; its own pytorch loader is the reference.
+        prediction = _predict_with_pytorch_flavor(model_dir, arrays, mlmodel)
+        return named_predictions(prediction, manifest), "MLflow pytorch flavor reference"
+    raise UnsupportedError(
+        f"model {model_dir} has no {PYFUNC_FLAVOR} flavor to compute reference predictions with",
+        hint="log the model with a flavor MLflow can load as pyfunc",
+    )
 
 
 @contextmanager

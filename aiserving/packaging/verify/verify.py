@@ -166,7 +166,7 @@ def verify_package(
     model: str | None = None,
     connection: RegistryConnection | None = None,
 ) -> VerifyReport:
-    """Check the package digest, then predict in the runtime and compare with MLflow pyfunc.
+    """Check the package digest, then predict in the runtime and compare with MLflow's own prediction.
 
     Raises:
         InvalidInputError: no package.json, no reference model, no inputs to verify with.
@@ -184,7 +184,7 @@ def verify_package(
         example, where = _load_example(reference, samples)
         arrays = named_arrays(example, manifest)
         try:
-            expected = predict_with_mlflow(reference, arrays, manifest)
+            expected, reference_check = predict_with_mlflow(reference, arrays, manifest)
         except AiServingError:
             raise
         except Exception as error:  # MLflow flavors raise plain exceptions on bad input
@@ -192,7 +192,7 @@ def verify_package(
                 f"MLflow could not predict on {where}: {error}", hint="check the samples against the signature"
             ) from error
     rows = len(next(iter(arrays.values())))
-    report.add("MLflow pyfunc reference", "passed", f"{rows} rows from {where}")
+    report.add(reference_check, "passed", f"{rows} rows from {where}")
     actual = CHECKS[manifest.runtime](package, manifest, runtime_inputs(arrays, manifest), services, report)
     if actual is None:
         return report
