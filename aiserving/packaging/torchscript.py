@@ -26,12 +26,12 @@ from aiserving.mlflow_source.metadata import SignatureInfo
 from aiserving.packaging.dtypes import numpy_dtype_of_signature
 from aiserving.packaging.io_specs import require_signature, spec_from_array, specs_from_signature
 from aiserving.packaging.manifest import TensorSpec
+from aiserving.packaging.signature_inputs import inputs_from_signature
 from aiserving.packaging.source import SourceModel
 
 _LOG = logging.getLogger(__name__)
 # MLflow 3's torch.export file; an exported graph has no data-dependent branches, so any input traces it.
 EXPORTED_MODEL_FILE = "model.pt2"
-_SYNTHETIC_BATCH = 2
 
 
 @dataclass(frozen=True)
@@ -50,22 +50,6 @@ def is_exported(source: SourceModel) -> bool:
     return (source.path / data / EXPORTED_MODEL_FILE).is_file()
 
 
-def _synthetic_inputs(source: SourceModel, signature: SignatureInfo) -> tuple[np.ndarray, ...]:
-    """Inputs made from the signature: enough to trace an exported graph, whose values do not steer it."""
-    arrays = []
-    for entry in signature.inputs:
-        if -1 in entry.shape[1:]:
-            raise InvalidInputError(
-                f"pytorch model {source.reference.location} has no input example and input {entry.name!r} has "
-                f"free dimensions {entry.shape} beyond the batch; TorchScript tracing needs concrete sizes",
-                hint="log the model with input_example=<a batch of real inputs>",
-            )
-        shape = [_SYNTHETIC_BATCH if dim == -1 else dim for dim in entry.shape]
-        dtype = numpy_dtype_of_signature(entry.dtype, where=f"input {entry.name!r}")
-        arrays.append(np.ones(shape, dtype=dtype))
-    return tuple(arrays)
-
-
 def _example_inputs(source: SourceModel, signature: SignatureInfo) -> tuple[tuple[np.ndarray, ...], str]:
     """The input example as one array per signature input, in signature order, and where it came from.
 
@@ -75,7 +59,8 @@ def _example_inputs(source: SourceModel, signature: SignatureInfo) -> tuple[tupl
     example = source.input_example()
     if example is None:
         if is_exported(source):
-            return _synthetic_inputs(source, signature), "inputs made from the signature"
+            made_up = inputs_from_signature(signature, model=source.reference.location)
+            return tuple(made_up.values()), "inputs made from the signature"
         raise InvalidInputError(
             f"pytorch model {source.reference.location} has no input example; TorchScript tracing needs one",
             hint="log the model with input_example=<a batch of real inputs>",

@@ -1,4 +1,4 @@
-"""MLflow pyfunc predictions of the model a package was made from, checked against its lineage digest."""
+"""MLflow's own predictions of the model a package was made from, checked against its lineage digest."""
 
 from __future__ import annotations
 

@@ -13,8 +13,10 @@ from mlflow.models import Model
 
 from aiserving.errors import AiServingError, InvalidInputError
 from aiserving.mlflow_source import RegistryConnection
+from aiserving.mlflow_source.metadata import signature_info
 from aiserving.packaging.digest import package_digest
 from aiserving.packaging.manifest import PackageManifest
+from aiserving.packaging.signature_inputs import inputs_from_signature
 from aiserving.packaging.torchserve import MODEL_STORE
 from aiserving.packaging.triton import model_file
 from aiserving.packaging.verify import runners, wrapper_server
@@ -147,15 +149,25 @@ CHECKS: dict[str, RuntimeCheck] = {
 
 
 def _load_example(reference: Path, samples: Path | None) -> tuple[Any, str]:
+    """The samples, else the MLflow input example, else inputs made from the signature.
+
+    Raises:
+        InvalidInputError: none of the three is there to predict on.
+    """
     if samples is not None:
         return read_samples(samples), f"samples {samples.name}"
-    example = Model.load(str(reference / "MLmodel")).load_input_example(str(reference))
-    if example is None:
+    mlmodel = Model.load(str(reference / "MLmodel"))
+    example = mlmodel.load_input_example(str(reference))
+    if example is not None:
+        return example, "the MLflow input example"
+    signature = signature_info(mlmodel.signature)
+    if signature is None:
         raise InvalidInputError(
-            f"model {reference} has no input example to verify with",
+            f"model {reference} has no input example and no signature to verify with",
             hint="pass --samples FILE (JSON object of input arrays, or .npz)",
         )
-    return example, "the MLflow input example"
+    # MLflow saves no example for a multi-input .pt2; made-up rows still compare runtime and MLflow.
+    return inputs_from_signature(signature, model=str(reference)), "inputs made from the signature (no input example)"
 
 
 def verify_package(
