@@ -23,10 +23,10 @@ from aiserving.local.package_prediction import predict_input_example
 from aiserving.local.registry import LocalRegistry
 from aiserving.pipeline_ops.local_run import run_locally
 from inference_services.isvc_api import InferenceServiceApi
-from tests.integration.oci.conftest import require_tools
 from tests.support.kube_api.controller import Behaviour
 from tests.support.kube_api.fixtures import KubeTestCluster, fresh_namespace, running_cluster
 from tests.support.mlflow_models import RegisteredModel, log_sklearn
+from tests.support.tools import require_tools
 
 VERSION_LABEL = "aiserving.creativeflow.ai/model-version"
 
