@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -55,21 +53,6 @@ def register_demo_model(tracking_uri: str, name: str = DEMO_MODEL, alias: str = 
         version = str(info.registered_model_version)
     client.set_registered_model_alias(name, alias, version)
     return version
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    # The pipeline's component subprocesses inherit these.
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _image_target(stack: contextlib.ExitStack, state_dir: Path) -> tuple[str, str, bool]:
@@ -120,8 +103,7 @@ def run_demo(state_dir: Path) -> Lineage:
             "AISERVING_CACHE_DIR": str(state_dir / "cache"),
         }
         print(f"Running deploy-model through the KFP local runner (target render), outputs in {run_root}")
-        with _environment(environment):
-            run_locally("deploy-model", arguments, run_root)
+        run_locally("deploy-model", arguments, run_root, environment=environment)
         package = _only(run_root, "package-model/package/package.json").parent
         sent, received = predict_input_example(package, state_dir / "serve")
     lineage = Lineage.read(_only(run_root, "resolve-model/model/lineage.json").parent)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from aiserving.demo import run_demo
-
 
 def _demo(args: argparse.Namespace) -> int:
+    # Imported here: the demo imports MLflow, which the other commands' start-up should not pay for.
+    from aiserving.demo import run_demo
+
     run_demo(Path(args.state_dir))
     return 0
 

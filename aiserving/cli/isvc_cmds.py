@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from inference_services.canary import CanaryControl, check_percent
 from inference_services.config import config_json_schema, load_config
-from inference_services.connection import KubeClients, connect
 from inference_services.traffic import traffic_split
+
+# The Kubernetes client and the kserve SDK take seconds to import: the handlers that need them import
+# them, so `--help`, `config-schema` and the other features' commands do not pay for them.
+if TYPE_CHECKING:
+    from inference_services.canary import CanaryControl
+    from inference_services.connection import KubeClients
 
 
 def _print_json(document: dict[str, Any]) -> None:
@@ -33,6 +37,8 @@ def add_wait_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _clients(args: argparse.Namespace) -> KubeClients:
+    from inference_services.connection import connect
+
     return connect(args.kubeconfig, args.context)
 
 
@@ -84,11 +90,15 @@ def _undeploy(args: argparse.Namespace) -> int:
 
 
 def _control(args: argparse.Namespace) -> CanaryControl:
+    from inference_services.canary import CanaryControl
+
     clients = _clients(args)
     return CanaryControl(clients, args.namespace or clients.default_namespace)
 
 
 def _canary_set(args: argparse.Namespace) -> int:
+    from inference_services.canary import check_percent
+
     check_percent(args.percent)
     document = _control(args).set_percent(args.name, args.percent, wait=args.wait, timeout_s=args.timeout)
     _print_json(_summary(document))

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aiserving.mlflow_source import RegistryConnection, download_model, resolve_model
+from aiserving.mlflow_source import RegistryConnection
 from aiserving.mlflow_source.connection import DEFAULT_TIMEOUT_S
 
 
@@ -29,13 +29,18 @@ def _print_json(document: dict[str, Any]) -> None:
     print(json.dumps(document, indent=2, sort_keys=False))
 
 
+# resolve_model and download_model are imported in the handlers: they import MLflow (over a second).
 def _resolve(args: argparse.Namespace) -> int:
+    from aiserving.mlflow_source import resolve_model
+
     resolved = resolve_model(args.model_uri, connection_from(args))
     _print_json(resolved.model_dump(mode="json"))
     return 0
 
 
 def _download(args: argparse.Namespace) -> int:
+    from aiserving.mlflow_source import download_model
+
     lineage = download_model(args.model_uri, Path(args.out), connection_from(args))
     _print_json(lineage.model_dump(mode="json"))
     return 0

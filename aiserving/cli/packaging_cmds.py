@@ -7,12 +7,14 @@ import json
 from pathlib import Path
 
 from aiserving.cli.mlflow_cmds import add_registry_arguments, connection_from
-from aiserving.packaging import package_model, supported_pairs
 from aiserving.packaging.manifest import RUNTIMES
-from aiserving.packaging.verify import RuntimeServices, verify_package
+from aiserving.packaging.support import supported_pairs
 
 
+# package_model and verify_package are imported in the handlers: they import MLflow and the converters.
 def _package(args: argparse.Namespace) -> int:
+    from aiserving.packaging import package_model
+
     manifest = package_model(
         args.model,
         args.runtime,
@@ -28,6 +30,8 @@ def _package(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from aiserving.packaging.verify import RuntimeServices, verify_package
+
     with RuntimeServices() as services:
         report = verify_package(
             Path(args.package),

@@ -1,10 +1,28 @@
-"""Resolve and download models from the MLflow Model Registry, with lineage."""
+"""Resolve and download models from the MLflow Model Registry, with lineage.
+
+``download_model``, ``resolve_model`` and ``ResolvedModel`` are loaded on first use (PEP 562):
+their modules import MLflow, which takes over a second and which the CLI commands that never
+talk to the registry should not pay for.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from aiserving.mlflow_source.connection import RegistryConnection
-from aiserving.mlflow_source.download import download_model
 from aiserving.mlflow_source.lineage import Lineage, content_digest
-from aiserving.mlflow_source.resolver import ResolvedModel, resolve_model
 from aiserving.mlflow_source.uri import ModelUri
+
+if TYPE_CHECKING:
+    from aiserving.mlflow_source.download import download_model
+    from aiserving.mlflow_source.resolver import ResolvedModel, resolve_model
+
+_LOADED_ON_FIRST_USE = {
+    "download_model": "aiserving.mlflow_source.download",
+    "ResolvedModel": "aiserving.mlflow_source.resolver",
+    "resolve_model": "aiserving.mlflow_source.resolver",
+}
 
 __all__ = [
     "Lineage",
@@ -15,3 +33,12 @@ __all__ = [
     "download_model",
     "resolve_model",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import the module that defines ``name`` (one of the MLflow-backed names) on first access."""
+    if name not in _LOADED_ON_FIRST_USE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value: object = getattr(importlib.import_module(_LOADED_ON_FIRST_USE[name]), name)
+    globals()[name] = value
+    return value

@@ -6,6 +6,7 @@ controller simulator) are real processes or HTTP servers on 127.0.0.1.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,10 @@ from aiserving.local.package_prediction import predict_input_example
 from aiserving.local.registry import LocalRegistry
 from aiserving.pipeline_ops.local_run import run_locally
 from inference_services.isvc_api import InferenceServiceApi
-from tests.integration.oci.conftest import require_tools
 from tests.support.kube_api.controller import Behaviour
 from tests.support.kube_api.fixtures import KubeTestCluster, fresh_namespace, running_cluster
 from tests.support.mlflow_models import RegisteredModel, log_sklearn
+from tests.support.tools import require_tools
 
 VERSION_LABEL = "aiserving.creativeflow.ai/model-version"
 
@@ -140,8 +141,10 @@ def test_never_ready_canary_fails_the_run_and_the_stable_revision_keeps_serving(
         "image": f"{broken_repository}:e2e",
         "wait_timeout_s": 5,
     }
+    environment = dict(os.environ)
     with pytest.raises(RemoteServiceError, match="deploy"):
         run_locally("deploy-model", canary, pipeline_env / "broken")
+    assert dict(os.environ) == environment  # the failed run left no PYTHONPATH behind
     assert kube.controller.serving(namespace, name) == {stable_revision: (stable_model, 100)}
 
 

@@ -11,21 +11,12 @@ import pytest
 
 from aiserving.local.busybox_base import push_busybox_base
 from aiserving.local.registry import LocalRegistry
-from tests.conftest import in_ci
 from tests.support.oci import dockerconfigjson, make_package, make_tls, write_htpasswd
 from tests.support.token_server import TokenServer
+from tests.support.tools import require_tools
 
 USER, PASSWORD = "pusher", "s3cret-pw"
 READER = "reader"
-
-
-def require_tools(*tools: str) -> None:
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
-        message = f"missing Debian tools {missing}: run `make system-deps`"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -20,8 +20,9 @@ from aiserving.local.registry import LocalRegistry
 from aiserving.oci import build_image
 from aiserving.oci.registry import RegistryClient
 from tests.conftest import REPO_ROOT
-from tests.integration.oci.conftest import SecureRegistry, TokenRegistry, require_tools
+from tests.integration.oci.conftest import SecureRegistry, TokenRegistry
 from tests.support.oci import dockerconfigjson, make_package, skopeo, skopeo_json, snapshot
+from tests.support.tools import require_tools
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -14,8 +14,8 @@ from aiserving.local.busybox_base import find_busybox
 from aiserving.local.registry import LocalRegistry
 from aiserving.oci import build_image
 from tests.conftest import REPO_ROOT, in_ci
-from tests.integration.oci.conftest import require_tools
 from tests.support.oci import Buildah
+from tests.support.tools import require_tools
 
 IMAGES = REPO_ROOT / "images"
 DOCKERFILES = sorted(IMAGES.glob("*/Dockerfile*"))
