@@ -19,12 +19,6 @@ from tests.conftest import REPO_ROOT
 # Top-level packages that take a noticeable part of a second (or several seconds) to import.
 HEAVY = ("mlflow", "kubernetes", "kserve", "kfp", "kfp_server_api", "torch", "tensorflow", "onnx", "onnxruntime")
 
-# aiserving/packaging/__init__.py imports package_model, hence MLflow and the converters, whenever
-# aiserving.packaging.manifest or .support (needed to build the `package` parser) is imported.
-PACKAGING_INIT_IS_EAGER = pytest.mark.xfail(
-    strict=True, reason="aiserving/packaging/__init__.py imports MLflow eagerly; make it lazy like mlflow_source"
-)
-
 
 def _python(*args: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
@@ -38,15 +32,7 @@ def _imported_packages(importtime_log: str) -> set[str]:
     return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in importtime_log.splitlines() if "|" in line}
 
 
-@pytest.mark.parametrize(
-    "module",
-    [
-        pytest.param(module.__name__, marks=PACKAGING_INIT_IS_EAGER)
-        if module.__name__.endswith(".packaging_cmds")
-        else module.__name__
-        for module in FEATURE_MODULES
-    ],
-)
+@pytest.mark.parametrize("module", [module.__name__ for module in FEATURE_MODULES])
 def test_feature_module_registers_its_commands_without_heavy_imports(module: str) -> None:
     probe = (
         "import argparse, importlib, json, sys\n"
@@ -56,7 +42,6 @@ def test_feature_module_registers_its_commands_without_heavy_imports(module: str
     assert json.loads(_python("-c", probe).stdout) == []
 
 
-@PACKAGING_INIT_IS_EAGER
 def test_help_imports_no_heavy_library() -> None:
     result = _python("-X", "importtime", "-m", "aiserving", "--help")
     assert "resolve" in result.stdout  # the help lists the commands
