@@ -15,7 +15,8 @@ from aiserving.errors import InvalidInputError, UnsupportedError
 from aiserving.packaging import PackageManifest, package_model
 from aiserving.packaging.digest import package_digest
 from aiserving.packaging.verify import triton_validator
-from tests.conftest import REPO_ROOT, in_ci
+from tests.conftest import REPO_ROOT
+from tests.support.tools import skip_or_fail
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -38,9 +39,7 @@ def reseal(package: Path) -> None:
 
 def require_triton() -> None:
     if triton_validator.find_tritonserver() is None:
-        if in_ci():
-            pytest.fail(triton_validator.missing_reason())
-        pytest.skip(triton_validator.missing_reason())
+        skip_or_fail(triton_validator.missing_reason())
 
 
 @pytest.mark.parametrize(

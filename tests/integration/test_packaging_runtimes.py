@@ -18,17 +18,14 @@ from aiserving.packaging.verify import (
     verify_package,
     wrapper_server,
 )
-from tests.conftest import in_ci
 from tests.support.packaging_models import two_input_samples
+from tests.support.tools import skip_or_fail
 
 
 def require(reason: str | None) -> None:
     """Skip when a runtime is missing here; in CI a missing runtime is a failure."""
-    if reason is None:
-        return
-    if in_ci():
-        pytest.fail(f"prerequisite missing in CI: {reason}")
-    pytest.skip(reason)
+    if reason is not None:
+        skip_or_fail(reason)
 
 
 def missing_runtime(runtime: str) -> str | None:

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, in_ci
+from tests.conftest import REPO_ROOT
 from tests.support.manifests.kustomize import KustomizeUnavailableError, kustomize_command, render
 from tests.support.manifests.objects import Obj
+from tests.support.tools import skip_or_fail
 
 MANIFESTS = REPO_ROOT / "manifests"
 OVERLAYS = ("dev", "staging", "prod")
@@ -29,9 +30,7 @@ def kustomize_ready() -> None:
     try:
         kustomize_command()
     except KustomizeUnavailableError as error:
-        if in_ci():
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+        skip_or_fail(str(error))
 
 
 def _combination(directory: Path, gpu: str, scaler: str) -> Path:

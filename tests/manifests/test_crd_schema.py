@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import in_ci
 from tests.support.manifests.objects import Obj, of_kind, ref
 from tests.support.manifests.schemas import (
     HAND_SCHEMAS,
@@ -23,16 +22,14 @@ from tests.support.manifests.schemas import (
     schema_errors,
     validator_family,
 )
+from tests.support.tools import skip_or_fail
 
 
 @pytest.fixture(scope="session")
 def kserve_releases() -> list[str]:
     releases = kserve_versions()
     if not releases:
-        message = f"no KServe CRDs in {kserve_crd_dir()}; set KSERVE_CRD_DIR"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"no KServe CRDs in {kserve_crd_dir()}; set KSERVE_CRD_DIR")
     return releases
 
 

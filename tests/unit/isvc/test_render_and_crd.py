@@ -13,7 +13,8 @@ from inference_services.config import config_json_schema, load_config, parse_con
 from inference_services.crd_validation import available_crd_versions, crd_version_for, schema_errors
 from inference_services.deploy import render
 from inference_services.versions import KServeVersion
-from tests.conftest import REPO_ROOT, in_ci
+from tests.conftest import REPO_ROOT
+from tests.support.tools import skip_or_fail
 
 EXAMPLES = sorted((REPO_ROOT / "examples" / "deployments").glob("*.yaml"))
 V0_20 = KServeVersion(0, 20)
@@ -33,9 +34,7 @@ GPU_CHOICES = {
 @pytest.fixture(scope="module", autouse=True)
 def _crds_present() -> None:
     if V0_20 not in available_crd_versions():
-        if in_ci():
-            pytest.fail("the KServe v0.20.0 CRD is missing: set KSERVE_CRD_DIR")
-        pytest.skip("the KServe v0.20.0 CRD is missing: set KSERVE_CRD_DIR")
+        skip_or_fail("the KServe v0.20.0 CRD is missing: set KSERVE_CRD_DIR")
 
 
 def gpu_config(choice: str, mode: str, **extra: Any) -> dict[str, Any]:
