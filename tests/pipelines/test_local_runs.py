@@ -55,7 +55,6 @@ def pipeline_env(
         patch.setenv("AISERVING_MODELCAR_BASE", base)
         patch.setenv("AISERVING_CACHE_DIR", str(state / "cache"))
         patch.setenv("AISERVING_RENDER_DIR", str(state / "rendered"))
-        patch.setenv("PYTHONPATH", "")
         yield state / "kfp-root"
 
 
