@@ -7,9 +7,9 @@ talk to the registry should not pay for.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from aiserving.lazy_names import load_on_first_use
 from aiserving.mlflow_source.connection import RegistryConnection
 from aiserving.mlflow_source.lineage import Lineage, content_digest
 from aiserving.mlflow_source.uri import ModelUri
@@ -34,11 +34,4 @@ __all__ = [
     "resolve_model",
 ]
 
-
-def __getattr__(name: str) -> object:
-    """Import the module that defines ``name`` (one of the MLflow-backed names) on first access."""
-    if name not in _LOADED_ON_FIRST_USE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value: object = getattr(importlib.import_module(_LOADED_ON_FIRST_USE[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = load_on_first_use(__name__, _LOADED_ON_FIRST_USE, globals())

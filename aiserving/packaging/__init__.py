@@ -6,9 +6,9 @@ CLI should not pay for just to build the ``package`` parser from the light ``man
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from aiserving.lazy_names import load_on_first_use
 from aiserving.packaging.manifest import PackageManifest, TensorSpec
 from aiserving.packaging.support import SUPPORTED, supported_pairs
 
@@ -19,11 +19,4 @@ _LOADED_ON_FIRST_USE = {"package_model": "aiserving.packaging.package"}
 
 __all__ = ["SUPPORTED", "PackageManifest", "TensorSpec", "package_model", "supported_pairs"]
 
-
-def __getattr__(name: str) -> object:
-    """Import the module that defines ``package_model`` on first access."""
-    if name not in _LOADED_ON_FIRST_USE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value: object = getattr(importlib.import_module(_LOADED_ON_FIRST_USE[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = load_on_first_use(__name__, _LOADED_ON_FIRST_USE, globals())
