@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -36,15 +38,27 @@ def wait_until(check: Callable[[], bool], *, timeout_s: float, what: str, proces
     raise OperationTimeoutError(f"{what} was not ready within {timeout_s:g} s")
 
 
+def _signal(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:
+    """Signal the process, or its whole group when it leads one (started with ``own_session``)."""
+    try:
+        leads_group = os.getpgid(process.pid) == process.pid
+    except ProcessLookupError:
+        return
+    if leads_group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+
+
 def stop_process(process: subprocess.Popen[bytes], grace_s: float = 10.0) -> None:
-    """Terminate a process, then kill it when it does not exit in time."""
+    """Terminate a process (with the children of its own session), then kill it when it does not exit in time."""
     if process.poll() is not None:
         return
-    process.terminate()
+    _signal(process, signal.SIGTERM)
     try:
         process.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
-        process.kill()
+        _signal(process, signal.SIGKILL)
         process.wait()
 
 
@@ -64,14 +78,20 @@ def launch_and_wait(
     timeout_s: float,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    own_session: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start ``command`` with its output appended to ``log_path`` and wait until ``ready``.
+
+    ``own_session`` starts it as the leader of a new process group, so stopping it also stops the
+    processes it spawns (TorchServe's Java frontend and workers).
 
     Raises:
         OperationTimeoutError: not ready in time (the process is stopped; the log tail is in the message).
     """
     with log_path.open("ab") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=own_session
+        )
     try:
         wait_until(ready, timeout_s=timeout_s, what=what, process=process)
     except OperationTimeoutError as error:
@@ -88,6 +108,7 @@ class LocalProcess:
     """
 
     _process: subprocess.Popen[bytes] | None = None
+    stop_grace_s: float = 10.0
 
     def start(self) -> Self:
         """Start the process and wait until it serves."""
@@ -96,7 +117,7 @@ class LocalProcess:
     def stop(self) -> None:
         """Stop the process (terminate, then kill after a grace period)."""
         if self._process is not None:
-            stop_process(self._process)
+            stop_process(self._process, self.stop_grace_s)
             self._process = None
 
     def __enter__(self) -> Self:

@@ -105,7 +105,8 @@ def predict_with_mlflow(
         prediction = _predict_with_pytorch_flavor(model_dir, arrays, mlmodel)
         return named_predictions(prediction, manifest), "MLflow pytorch flavor reference"
     raise UnsupportedError(
-        f"model {model_dir} has no {PYFUNC_FLAVOR} flavor to compute reference predictions with",
+        f"model {model_dir} has flavor(s) {', '.join(sorted(mlmodel.flavors))}; MLflow predicts only through "
+        f"{PYFUNC_FLAVOR} or pytorch, so there is no reference prediction",
         hint="log the model with a flavor MLflow can load as pyfunc",
     )
 

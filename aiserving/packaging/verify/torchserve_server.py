@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
-from types import TracebackType
 
 import requests
 
-from aiserving.errors import OperationTimeoutError, RemoteServiceError
-from aiserving.local.processes import free_port, log_tail, wait_until
+from aiserving.errors import RemoteServiceError
+from aiserving.local.processes import LocalProcess, free_port, launch_and_wait
 
 
 def find_torchserve() -> str | None:
@@ -35,8 +32,10 @@ def missing_reason() -> str | None:
     return None
 
 
-class TorchServeServer:
+class TorchServeServer(LocalProcess):
     """TorchServe with token auth off and the model API on, stopped with its whole process group."""
+
+    stop_grace_s = 20.0
 
     def __init__(self, work_dir: Path, startup_timeout_s: float = 180.0) -> None:
         """Pick free ports; nothing starts before :meth:`start`."""
@@ -45,7 +44,6 @@ class TorchServeServer:
         self.inference_port = free_port()
         self.management_port = free_port()
         self.startup_timeout_s = startup_timeout_s
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def log_path(self) -> Path:
@@ -106,20 +104,17 @@ class TorchServeServer:
             "LOG_LOCATION": str(self.work_dir / "logs"),
             "METRICS_LOCATION": str(self.work_dir / "logs"),
         }
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(
-                command,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.work_dir,
-                env=environment,
-                start_new_session=True,
-            )
-        try:
-            wait_until(self._ready, timeout_s=self.startup_timeout_s, what="TorchServe", process=self._process)
-        except OperationTimeoutError as error:
-            self.stop()
-            raise OperationTimeoutError(f"{error.message}; log tail:\n{log_tail(self.log_path)}") from error
+        # Its own session: stopping it also stops the Java frontend and the workers it spawns.
+        self._process = launch_and_wait(
+            command,
+            log_path=self.log_path,
+            ready=self._ready,
+            what="TorchServe",
+            timeout_s=self.startup_timeout_s,
+            cwd=self.work_dir,
+            env=environment,
+            own_session=True,
+        )
         return self
 
     def register(self, mar: Path, name: str) -> None:
@@ -144,26 +139,3 @@ class TorchServeServer:
     def unregister(self, name: str) -> None:
         """Unload model ``name``."""
         requests.delete(f"{self.management_url}/models/{name}", timeout=60)
-
-    def stop(self) -> None:
-        """Stop the launcher and the Java frontend it started (one process group)."""
-        if self._process is None:
-            return
-        if self._process.poll() is None:
-            os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._process.pid, signal.SIGKILL)
-                self._process.wait()
-        self._process = None
-
-    def __enter__(self) -> TorchServeServer:
-        """Start on entering a ``with`` block."""
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        """Stop on leaving the ``with`` block."""
-        self.stop()

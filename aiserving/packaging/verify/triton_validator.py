@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
-from types import TracebackType
 
 import requests
 
-from aiserving.errors import OperationTimeoutError
-from aiserving.local.processes import free_port, log_tail, stop_process, wait_until
+from aiserving.local.processes import LocalProcess, free_port, launch_and_wait, log_tail
 from aiserving.packaging.verify.report import CheckResult
 
 TRITON_DIR_ENV = "AISERVING_TRITON_DIR"
@@ -45,7 +42,7 @@ def missing_reason() -> str:
     )
 
 
-class TritonValidator:
+class TritonValidator(LocalProcess):
     """One ``tritonserver`` in explicit model-control mode; each validation loads one config."""
 
     def __init__(self, install_dir: Path, work_dir: Path) -> None:
@@ -53,7 +50,6 @@ class TritonValidator:
         self.install_dir = install_dir
         self.work_dir = work_dir
         self.port = free_port()
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def log_path(self) -> Path:
@@ -86,13 +82,9 @@ class TritonValidator:
             f"--grpc-port={free_port()}",
             "--allow-metrics=false",
         ]
-        with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.work_dir)
-        try:
-            wait_until(self._live, timeout_s=60, what="tritonserver", process=self._process)
-        except OperationTimeoutError as error:
-            self.stop()
-            raise OperationTimeoutError(f"{error.message}; log tail:\n{log_tail(self.log_path)}") from error
+        self._process = launch_and_wait(
+            command, log_path=self.log_path, ready=self._live, what="tritonserver", timeout_s=60, cwd=self.work_dir
+        )
         return self
 
     def validate(self, model_dir: Path) -> CheckResult:
@@ -115,19 +107,3 @@ class TritonValidator:
             )
         related = [line for line in log_tail(self.log_path, lines=200).splitlines() if name in line]
         return CheckResult(CHECK, "failed", " | ".join([error.strip(), *related[-3:]]))
-
-    def stop(self) -> None:
-        """Stop the server."""
-        if self._process is not None:
-            stop_process(self._process)
-            self._process = None
-
-    def __enter__(self) -> TritonValidator:
-        """Start on entering a ``with`` block."""
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        """Stop on leaving the ``with`` block."""
-        self.stop()
