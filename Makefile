@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Library packages checked by mypy --strict; tests and benchmarks are linted only.
-LIB_PACKAGES := aiserving inference_services model_wrappers
+LIB_PACKAGES := serving_core mlflow_source model_packaging oci_images inference_services model_wrappers aiserving components pipelines
 # Debian packages the tests run for real (command name:package name).
 SYSTEM_TOOLS := docker-registry:docker-registry skopeo:skopeo buildah:buildah prometheus:prometheus \
 	busybox:busybox-static java:openjdk-17-jre-headless
@@ -49,6 +49,7 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy $(LIB_PACKAGES)
 
 format: $(STAMP)

@@ -36,6 +36,7 @@ EXTRAS_REQUIRE = {
     "dev": [
         "ruff>=0.6,<1",  # lint + format, run by make test
         "mypy>=1.10",  # --strict on library packages
+        "import-linter>=2.1,<3",  # layer contracts (.importlinter), run by make lint
         "pytest>=8,<10",
         "pytest-timeout>=2.3,<3",  # a hung server must not hang CI
         "types-PyYAML",
@@ -46,6 +47,17 @@ EXTRAS_REQUIRE = {
 EXTRAS_REQUIRE["all"] = sorted({req for name, reqs in EXTRAS_REQUIRE.items() if name != "dev" for req in reqs})
 EXTRAS_REQUIRE["dev"] = EXTRAS_REQUIRE["dev"] + EXTRAS_REQUIRE["all"]
 
+# Layers bottom to top (docs/architecture.md); each ships py.typed for mypy users.
+TYPED_PACKAGES = [
+    "serving_core",
+    "mlflow_source",
+    "model_packaging",
+    "oci_images",
+    "inference_services",
+    "model_wrappers",
+    "aiserving",
+]
+
 setup(
     name="creativeflow-ai-serving",
     version="0.1.0",
@@ -53,10 +65,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),  # noqa: SIM115
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(
-        include=["aiserving*", "inference_services*", "model_wrappers*", "components*", "pipelines*"]
-    ),
-    package_data={"aiserving": ["py.typed"]},
+    packages=find_packages(include=[f"{package}*" for package in [*TYPED_PACKAGES, "components", "pipelines"]]),
+    package_data={package: ["py.typed"] for package in TYPED_PACKAGES},
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

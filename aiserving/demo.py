@@ -18,8 +18,8 @@ from aiserving.local.busybox_base import push_busybox_base
 from aiserving.local.mlflow_server import LocalMlflowServer
 from aiserving.local.package_prediction import predict_input_example
 from aiserving.local.registry import LocalRegistry
-from aiserving.mlflow_source import Lineage, RegistryConnection, resolve_model
 from aiserving.pipeline_ops.local_run import run_locally
+from mlflow_source import Lineage, RegistryConnection, resolve_model
 
 DEMO_MODEL = "demo-iris-classifier"
 DEMO_ALIAS = "champion"

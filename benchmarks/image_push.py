@@ -35,10 +35,10 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from aiserving.local.busybox_base import busybox_rootfs  # noqa: E402
 from aiserving.local.registry import LocalRegistry  # noqa: E402
-from aiserving.oci.build import RegistryAccess, push_directory_image  # noqa: E402
-from aiserving.oci.image import Platform  # noqa: E402
-from aiserving.oci.layer import scan_tree  # noqa: E402
-from aiserving.oci.reference import parse_reference  # noqa: E402
+from oci_images.build import RegistryAccess, push_directory_image  # noqa: E402
+from oci_images.image import Platform  # noqa: E402
+from oci_images.layer import scan_tree  # noqa: E402
+from oci_images.reference import parse_reference  # noqa: E402
 
 GIB = 1 << 30
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -46,7 +46,7 @@ GNU_TIME = "/usr/bin/time"  # Debian package "time"
 PUSH_RUNNER = """
 import json, sys, time
 from pathlib import Path
-from aiserving.oci import build_image
+from oci_images import build_image
 started = time.perf_counter()
 result = build_image(Path(sys.argv[1]), sys.argv[2], base_image=sys.argv[3], insecure=True,
                      show_progress=False, cache_dir=Path(sys.argv[4]))

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from aiserving.local.processes import free_port, log_tail, stop_process, wait_until
+from serving_core.processes import free_port, log_tail, stop_process, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MLSERVER_VENV = REPO_ROOT / ".venv-mlserver"

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiserving.errors import ConflictError
 from inference_services.isvc_api import InferenceServiceApi
+from serving_core.errors import ConflictError
 
 log = logging.getLogger(__name__)
 Document = dict[str, Any]

@@ -12,7 +12,6 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from aiserving.errors import InvalidInputError, NotFoundError
 from inference_services.apply import Write, write_with_retries
 from inference_services.connection import KubeClients
 from inference_services.history import DeploymentHistory, HistoryStore
@@ -27,6 +26,7 @@ from inference_services.traffic import (
     observed_generation,
     traffic_split,
 )
+from serving_core.errors import InvalidInputError, NotFoundError
 
 Document = dict[str, Any]
 

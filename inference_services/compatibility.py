@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from aiserving.errors import UnsupportedError
 from inference_services.config import DeploymentConfig
 from inference_services.traffic import DeploymentMode
 from inference_services.versions import KServeVersion, supported_version
+from serving_core.errors import UnsupportedError
 
 
 def required_features(config: DeploymentConfig) -> list[tuple[str, KServeVersion]]:

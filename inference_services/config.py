@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from aiserving.errors import InvalidInputError, NotFoundError
 from inference_services.traffic import DeploymentMode
+from serving_core.errors import InvalidInputError, NotFoundError
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 STORAGE_URI = r"^(oci://[^@\s]+@sha256:[0-9a-f]{64}|s3://\S+|gs://\S+|pvc://[a-z0-9][-a-z0-9.]*/\S*)$"

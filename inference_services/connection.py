@@ -9,8 +9,8 @@ from pathlib import Path
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
-from aiserving.errors import InvalidInputError
 from inference_services.retry import RetryPolicy
+from serving_core.errors import InvalidInputError
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from aiserving.errors import InvalidInputError, NotFoundError
 from inference_services.versions import KServeVersion
+from serving_core.errors import InvalidInputError, NotFoundError
 
 CRD_DIR_ENV = "KSERVE_CRD_DIR"
 ISVC_CRD_FILE = "serving.kserve.io_inferenceservices.yaml"

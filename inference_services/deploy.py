@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from aiserving.errors import OperationTimeoutError, UnsupportedError
 from inference_services.apply import Write, write_with_retries
 from inference_services.builder import build_inference_service, to_document, with_standard_canary
 from inference_services.canary import CanaryControl
@@ -19,6 +18,7 @@ from inference_services.history import DeploymentHistory, HistoryStore, stable_s
 from inference_services.isvc_api import InferenceServiceApi
 from inference_services.readiness import wait_for, wait_for_deletion
 from inference_services.traffic import DeploymentMode, deployment_mode, serving_revision
+from serving_core.errors import OperationTimeoutError, UnsupportedError
 
 log = logging.getLogger(__name__)
 Document = dict[str, Any]

@@ -14,9 +14,9 @@ from typing import Any
 from kubernetes import client
 from pydantic import BaseModel
 
-from aiserving.errors import ConflictError, NotFoundError
 from inference_services.connection import KubeClients
 from inference_services.retry import call_with_retries
+from serving_core.errors import ConflictError, NotFoundError
 
 HISTORY_KEY = "history.json"
 

@@ -10,10 +10,10 @@ import urllib3
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from aiserving.errors import NotFoundError
 from inference_services.connection import KubeClients
 from inference_services.kube_errors import RETRYABLE_STATUSES, translate
 from inference_services.retry import call_with_retries
+from serving_core.errors import NotFoundError
 
 GROUP = "serving.kserve.io"
 VERSION = "v1beta1"

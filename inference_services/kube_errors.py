@@ -6,7 +6,7 @@ import json
 
 from kubernetes.client.exceptions import ApiException
 
-from aiserving.errors import (
+from serving_core.errors import (
     AiServingError,
     ConflictError,
     InvalidInputError,

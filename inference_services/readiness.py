@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aiserving.errors import NotFoundError, OperationTimeoutError, UnreachableError
 from inference_services.connection import KubeClients
 from inference_services.events import explain_not_ready
 from inference_services.isvc_api import InferenceServiceApi, WatchExpired, WatchInterrupted
 from inference_services.traffic import DeploymentMode, deployment_mode, is_true, observed_generation
+from serving_core.errors import NotFoundError, OperationTimeoutError, UnreachableError
 
 log = logging.getLogger(__name__)
 Document = dict[str, Any]

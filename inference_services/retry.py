@@ -14,8 +14,8 @@ from typing import TypeVar
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
-from aiserving.errors import UnreachableError
 from inference_services.kube_errors import RETRYABLE_STATUSES, translate
+from serving_core.errors import UnreachableError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -7,8 +7,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from aiserving.errors import AiServingError
 from model_wrappers.settings import add_server_arguments, settings_from_args
+from serving_core.errors import AiServingError
 
 
 def build_parser(prog: str = "python -m model_wrappers") -> argparse.ArgumentParser:

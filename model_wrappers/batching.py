@@ -19,10 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiserving.errors import InvalidInputError
 from model_wrappers.decode import Arrays, stack
 from model_wrappers.encode import slice_rows
 from model_wrappers.metrics import ServingMetrics
+from serving_core.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from kserve.protocol.infer_type import InferInput, InferRequest
 
-from aiserving.errors import InvalidInputError
 from model_wrappers.signature import FieldSpec, InputKind, ModelIO
+from serving_core.errors import InvalidInputError
 
 Arrays = dict[str, np.ndarray[Any, Any]]
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
-from aiserving.errors import RemoteServiceError
 from model_wrappers.decode import Arrays
 from model_wrappers.signature import ModelIO, v2_datatype
+from serving_core.errors import RemoteServiceError
 
 
 def _output_name(io: ModelIO, position: int) -> str:

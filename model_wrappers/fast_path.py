@@ -19,12 +19,12 @@ import orjson
 from kserve.errors import InvalidInput, ModelNotReady
 from kserve.utils.numpy_codec import to_np_dtype
 
-from aiserving.errors import InvalidInputError
 from model_wrappers.decode import Arrays, V2Tensor, decode_v1, decode_v2_tensors, row_count
 from model_wrappers.encode import v1_response
 from model_wrappers.instrumentation import AsgiApp, Message, Receive, Scope, Send
 from model_wrappers.model import MlflowPyfuncModel
 from model_wrappers.signature import v2_datatype
+from serving_core.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from aiserving.errors import InvalidInputError, NotFoundError
 from model_wrappers.signature import FieldSpec, InputKind, ModelIO, model_io_from_signature
+from serving_core.errors import InvalidInputError, NotFoundError
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ import kserve
 from kserve.errors import InvalidInput, ModelNotReady
 from kserve.protocol.infer_type import InferRequest
 
-from aiserving.errors import InvalidInputError
 from model_wrappers.batching import AdaptiveBatcher
 from model_wrappers.decode import Arrays, decode_v1, decode_v2, model_input, row_count
 from model_wrappers.encode import prediction_arrays, v1_response, v2_response
@@ -19,6 +18,7 @@ from model_wrappers.instrumentation import ArrivalTracker
 from model_wrappers.loading import LoadedModel, load_model
 from model_wrappers.metrics import ServingMetrics, is_class_output
 from model_wrappers.signature import FieldSpec, ModelIO
+from serving_core.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 

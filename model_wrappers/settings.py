@@ -6,7 +6,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiserving.errors import InvalidInputError
+from serving_core.errors import InvalidInputError
 
 DEFAULT_MODEL_DIR = Path("/mnt/models")
 DEFAULT_HTTP_PORT = 8080

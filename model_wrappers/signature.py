@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from aiserving.errors import UnsupportedError
+from serving_core.errors import UnsupportedError
 
 # MLflow column types → (V2 datatype, numpy dtype the model expects).
 _COLUMN_TYPES: dict[str, tuple[str, np.dtype[Any]]] = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aiserving.local.mlflow_server import LocalMlflowServer
-from aiserving.packaging.verify import RuntimeServices
+from model_packaging.verify import RuntimeServices
 from tests.support.mlflow_models import RegisteredModel, register_flavors
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ import json
 import os
 from pathlib import Path
 
-from aiserving.oci.build import IMAGE_FORMATS, build_image
-from aiserving.oci.digests import COMPRESSIONS
-from aiserving.oci.registry import DEFAULT_TIMEOUT_S
+from oci_images.build import IMAGE_FORMATS, build_image
+from oci_images.digests import COMPRESSIONS
+from oci_images.registry import DEFAULT_TIMEOUT_S
 
 
 def _build(args: argparse.Namespace) -> int:

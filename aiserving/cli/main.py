@@ -2,7 +2,7 @@
 
 Each feature module exposes ``register(subparsers)`` that adds its parser and
 sets ``handler`` to a function taking the parsed namespace and returning an
-exit code. Errors from :mod:`aiserving.errors` become one clear message on
+exit code. Errors from :mod:`serving_core.errors` become one clear message on
 stderr and the error's exit code; no traceback for expected failures.
 """
 
@@ -24,7 +24,7 @@ from aiserving.cli import (
     pipeline_cmds,
     serve_cmds,
 )
-from aiserving.errors import AiServingError
+from serving_core.errors import AiServingError
 
 # In the order of the chain: registry → package → image → serve → deploy → pipelines.
 FEATURE_MODULES = (

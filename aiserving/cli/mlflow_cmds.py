@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aiserving.mlflow_source import RegistryConnection
-from aiserving.mlflow_source.connection import DEFAULT_TIMEOUT_S
+from mlflow_source import RegistryConnection
+from mlflow_source.connection import DEFAULT_TIMEOUT_S
 
 
 def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +31,7 @@ def _print_json(document: dict[str, Any]) -> None:
 
 # resolve_model and download_model are imported in the handlers: they import MLflow (over a second).
 def _resolve(args: argparse.Namespace) -> int:
-    from aiserving.mlflow_source import resolve_model
+    from mlflow_source import resolve_model
 
     resolved = resolve_model(args.model_uri, connection_from(args))
     _print_json(resolved.model_dump(mode="json"))
@@ -39,7 +39,7 @@ def _resolve(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from aiserving.mlflow_source import download_model
+    from mlflow_source import download_model
 
     lineage = download_model(args.model_uri, Path(args.out), connection_from(args))
     _print_json(lineage.model_dump(mode="json"))

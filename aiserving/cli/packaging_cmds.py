@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 from aiserving.cli.mlflow_cmds import add_registry_arguments, connection_from
-from aiserving.packaging.manifest import RUNTIMES
-from aiserving.packaging.support import supported_pairs
+from model_packaging.manifest import RUNTIMES
+from model_packaging.support import supported_pairs
 
 
 # package_model and verify_package are imported in the handlers: they import MLflow and the converters.
 def _package(args: argparse.Namespace) -> int:
-    from aiserving.packaging import package_model
+    from model_packaging import package_model
 
     manifest = package_model(
         args.model,
@@ -30,7 +30,7 @@ def _package(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from aiserving.packaging.verify import RuntimeServices, verify_package
+    from model_packaging.verify import RuntimeServices, verify_package
 
     with RuntimeServices() as services:
         report = verify_package(

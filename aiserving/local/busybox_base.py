@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from aiserving.errors import NotFoundError
+from serving_core.errors import NotFoundError
 
 BUSYBOX_PATHS = ("/bin/busybox", "/usr/bin/busybox")
 
@@ -45,10 +45,10 @@ def busybox_rootfs(root: Path) -> Path:
 
 def push_busybox_base(image: str, work_dir: Path, *, insecure: bool = True) -> str:
     """Build the busybox base and push it to ``image`` (registry or oci-layout:); return it pinned."""
-    from aiserving.oci.build import RegistryAccess, push_directory_image
-    from aiserving.oci.image import Platform
-    from aiserving.oci.layer import scan_tree
-    from aiserving.oci.reference import parse_reference
+    from oci_images.build import RegistryAccess, push_directory_image
+    from oci_images.image import Platform
+    from oci_images.layer import scan_tree
+    from oci_images.reference import parse_reference
 
     rootfs = work_dir / "busybox-rootfs"
     if rootfs.exists():

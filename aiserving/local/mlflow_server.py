@@ -7,7 +7,7 @@ from pathlib import Path
 
 import requests
 
-from aiserving.local.processes import LocalProcess, free_port, launch_and_wait
+from serving_core.processes import LocalProcess, free_port, launch_and_wait
 
 
 class LocalMlflowServer(LocalProcess):

@@ -7,11 +7,11 @@ from typing import Any
 
 from mlflow.models import Model
 
-from aiserving.errors import InvalidInputError, UnsupportedError
-from aiserving.packaging.manifest import PackageManifest
-from aiserving.packaging.verify.samples import named_arrays, runtime_inputs
-from aiserving.packaging.verify.v2_client import v2_infer
-from aiserving.packaging.verify.wrapper_server import WrapperServer
+from model_packaging.manifest import PackageManifest
+from model_packaging.verify.samples import named_arrays, runtime_inputs
+from model_packaging.verify.v2_client import v2_infer
+from model_packaging.verify.wrapper_server import WrapperServer
+from serving_core.errors import InvalidInputError, UnsupportedError
 
 
 def predict_input_example(package_dir: Path, log_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:

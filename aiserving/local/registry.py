@@ -16,7 +16,7 @@ from typing import Any
 import requests
 import yaml
 
-from aiserving.local.processes import LocalProcess, free_port, launch_and_wait
+from serving_core.processes import LocalProcess, free_port, launch_and_wait
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aiserving.errors import InvalidInputError
+from serving_core.errors import InvalidInputError
 
 COMPILED_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "compiled"
 

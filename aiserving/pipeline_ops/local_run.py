@@ -8,9 +8,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from aiserving.errors import InvalidInputError, RemoteServiceError
 from aiserving.pipeline_ops.catalog import compiled_path, pipeline_function
 from aiserving.pipeline_ops.compile import pipeline_inputs
+from serving_core.errors import InvalidInputError, RemoteServiceError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,7 +18,9 @@ from typing import Any
 import requests
 from pydantic import BaseModel, ConfigDict
 
-from aiserving.errors import (
+from aiserving.pipeline_ops.catalog import compiled_path
+from aiserving.pipeline_ops.compile import pipeline_inputs
+from serving_core.errors import (
     AiServingError,
     InvalidInputError,
     NotFoundError,
@@ -26,8 +28,6 @@ from aiserving.errors import (
     RemoteServiceError,
     UnreachableError,
 )
-from aiserving.pipeline_ops.catalog import compiled_path
-from aiserving.pipeline_ops.compile import pipeline_inputs
 
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*?/,\-LW#]+$")
 TOKEN_ENV = "KFP_TOKEN"

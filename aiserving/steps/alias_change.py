@@ -7,10 +7,10 @@ from typing import Any
 
 import yaml
 
-from aiserving.errors import InvalidInputError
-from aiserving.mlflow_source import ModelUri, RegistryConnection
-from aiserving.mlflow_source.resolver import find_version
 from aiserving.steps.deploy import check_target, model_label, rendered_path
+from mlflow_source import ModelUri, RegistryConnection
+from mlflow_source.resolver import find_version
+from serving_core.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
 # The label the builder stamps with the deployed model version (inference_services.builder).

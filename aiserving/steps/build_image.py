@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from aiserving.oci import build_image
 from aiserving.steps.artifacts import ArtifactLike
+from oci_images import build_image
 
 REGISTRY_AUTH_ENV = "REGISTRY_AUTH_FILE"
 

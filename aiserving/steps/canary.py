@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from aiserving.errors import NotFoundError, UnsupportedError
 from aiserving.steps.artifacts import ArtifactLike
 from aiserving.steps.deploy import check_target, service_metadata
+from serving_core.errors import NotFoundError, UnsupportedError
 
 log = logging.getLogger(__name__)
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import yaml
 
-from aiserving.errors import InvalidInputError
-from aiserving.oci.reference import LayoutReference, parse_reference
-from aiserving.packaging.manifest import PackageManifest
 from aiserving.steps.artifacts import ArtifactLike
 from inference_services.builder import LINEAGE_PREFIX
 from inference_services.config import DeploymentConfig, parse_config
 from inference_services.traffic import serving_revision, traffic_split
+from model_packaging.manifest import PackageManifest
+from oci_images.reference import LayoutReference, parse_reference
+from serving_core.errors import InvalidInputError
 
 RENDER_DIR_ENV = "AISERVING_RENDER_DIR"
 TARGETS = ("cluster", "render")

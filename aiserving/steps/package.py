@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiserving.packaging import package_model
-from aiserving.packaging.manifest import InstanceKind
 from aiserving.steps.artifacts import ArtifactLike
+from model_packaging import package_model
+from model_packaging.manifest import InstanceKind
 
 _INSTANCE_KINDS: dict[str, InstanceKind] = {"gpu": "gpu", "cpu": "cpu"}
 
@@ -15,7 +15,7 @@ def package_step(
     model: ArtifactLike, runtime: str, package_name: str, max_batch_size: int, instance_kind: str, package: ArtifactLike
 ) -> str:
     """Write the package into the artifact directory; return its digest."""
-    from aiserving.errors import InvalidInputError
+    from serving_core.errors import InvalidInputError
 
     if instance_kind not in _INSTANCE_KINDS:
         raise InvalidInputError(f"instance_kind {instance_kind!r} is not gpu or cpu", hint="use gpu or cpu")

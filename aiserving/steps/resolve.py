@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiserving.mlflow_source import RegistryConnection, download_model
 from aiserving.steps.artifacts import ArtifactLike
+from mlflow_source import RegistryConnection, download_model
 
 
 def resolve_step(model_uri: str, tracking_uri: str, registry_uri: str, model: ArtifactLike) -> str:

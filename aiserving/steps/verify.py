@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aiserving.errors import InvalidInputError
-from aiserving.packaging.verify import RuntimeServices, verify_package
 from aiserving.steps.artifacts import ArtifactLike
+from model_packaging.verify import RuntimeServices, verify_package
+from serving_core.errors import InvalidInputError
 
 
 def verify_step(model: ArtifactLike, package: ArtifactLike, report: ArtifactLike) -> str:

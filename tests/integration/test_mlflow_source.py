@@ -12,10 +12,10 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from aiserving.errors import InvalidInputError, NotFoundError, UnreachableError
 from aiserving.local.mlflow_server import LocalMlflowServer
-from aiserving.local.processes import free_port
-from aiserving.mlflow_source import Lineage, RegistryConnection, content_digest, download_model, resolve_model
+from mlflow_source import Lineage, RegistryConnection, content_digest, download_model, resolve_model
+from serving_core.errors import InvalidInputError, NotFoundError, UnreachableError
+from serving_core.processes import free_port
 from tests.conftest import REPO_ROOT
 from tests.support.mlflow_models import RegisteredModel, log_pyfunc
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiserving.errors import InvalidInputError, UnsupportedError
-from aiserving.packaging import PackageManifest, package_model
-from aiserving.packaging.digest import package_digest
-from aiserving.packaging.verify import triton_validator
+from model_packaging import PackageManifest, package_model
+from model_packaging.digest import package_digest
+from model_packaging.verify import triton_validator
+from serving_core.errors import InvalidInputError, UnsupportedError
 from tests.conftest import REPO_ROOT
 from tests.support.tools import skip_or_fail
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aiserving.local.mlflow_server import LocalMlflowServer
-from aiserving.packaging import PackageManifest
+from model_packaging import PackageManifest
 from tests.integration.test_packaging_errors import run_cli
 from tests.support.mlflow_models import RegisteredModel
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aiserving.packaging import PackageManifest, package_model
-from aiserving.packaging.verify import (
+from model_packaging import PackageManifest, package_model
+from model_packaging.verify import (
     RuntimeServices,
     torchserve_server,
     triton_validator,

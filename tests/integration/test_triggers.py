@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from aiserving.errors import InvalidInputError, PermissionDeniedError, UnreachableError
-from aiserving.local.processes import free_port
 from aiserving.pipeline_ops.triggers import schedule_run, submit_run
+from serving_core.errors import InvalidInputError, PermissionDeniedError, UnreachableError
+from serving_core.processes import free_port
 from tests.conftest import REPO_ROOT
 from tests.support.kfp_api import KfpApiStandIn
 

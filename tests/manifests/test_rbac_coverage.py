@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from aiserving.errors import OperationTimeoutError
 from inference_services.canary import CanaryControl
 from inference_services.deploy import deploy, undeploy
+from serving_core.errors import OperationTimeoutError
 from tests.support.isvc_configs import gpu_config, model_uri
 from tests.support.kube_api import Behaviour, Fault
 from tests.support.kube_api.fixtures import KubeTestCluster, fresh_namespace, running_cluster

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aiserving.errors import InvalidInputError, UnsupportedError
 from aiserving.local.mlflow_server import LocalMlflowServer
 from components.check_alias_change import check_alias_change
 from components.resolve_model import resolve_model
 from components.rollback_on_failure import rollback_on_failure
 from components.set_canary_traffic import set_canary_traffic
 from inference_services.deploy import deploy
+from serving_core.errors import InvalidInputError, UnsupportedError
 from tests.support.artifacts import FakeArtifact
 from tests.support.isvc_configs import gpu_config
 from tests.support.kube_api.fixtures import KubeTestCluster, fresh_namespace, running_cluster

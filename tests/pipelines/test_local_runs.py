@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from aiserving.errors import RemoteServiceError
 from aiserving.local.busybox_base import push_busybox_base
 from aiserving.local.mlflow_server import LocalMlflowServer
 from aiserving.local.package_prediction import predict_input_example
 from aiserving.local.registry import LocalRegistry
 from aiserving.pipeline_ops.local_run import run_locally
 from inference_services.isvc_api import InferenceServiceApi
+from serving_core.errors import RemoteServiceError
 from tests.support.kube_api.controller import Behaviour
 from tests.support.kube_api.fixtures import KubeTestCluster, fresh_namespace, running_cluster
 from tests.support.mlflow_models import RegisteredModel, log_sklearn

@@ -12,7 +12,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from aiserving.local.processes import free_port, log_tail, stop_process, wait_until
+from serving_core.processes import free_port, log_tail, stop_process, wait_until
 
 
 @dataclass

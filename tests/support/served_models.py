@@ -17,7 +17,7 @@ import pandas as pd
 import requests
 from mlflow.models import infer_signature
 
-from aiserving.local.processes import free_port, log_tail, stop_process, wait_until
+from serving_core.processes import free_port, log_tail, stop_process, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

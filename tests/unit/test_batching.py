@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from aiserving.errors import InvalidInputError
 from model_wrappers.batching import AdaptiveBatcher
 from model_wrappers.decode import Arrays
 from model_wrappers.metrics import ServingMetrics
+from serving_core.errors import InvalidInputError
 
 
 class RecordingSum:

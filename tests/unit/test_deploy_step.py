@@ -1,8 +1,8 @@
 import pytest
 
-from aiserving.errors import InvalidInputError
-from aiserving.packaging.manifest import ModelFormat, PackageManifest, SourceRef, TensorSpec
 from aiserving.steps.deploy import build_config, gpu_config
+from model_packaging.manifest import ModelFormat, PackageManifest, SourceRef, TensorSpec
+from serving_core.errors import InvalidInputError
 
 DIGEST = "sha256:" + "b" * 64
 IMAGE = "registry.example.com/models/fraud@sha256:" + "a" * 64

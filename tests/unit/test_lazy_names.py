@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from aiserving.lazy_names import load_on_first_use
+from serving_core.lazy_names import load_on_first_use
 
 
 def test_first_read_imports_and_keeps_the_value() -> None:

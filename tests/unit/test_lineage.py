@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from aiserving.errors import InvalidInputError
-from aiserving.mlflow_source.connection import redact_uri
-from aiserving.mlflow_source.download import check_artifact_path
-from aiserving.mlflow_source.lineage import content_digest
-from aiserving.output_dirs import check_output_dir
+from mlflow_source.connection import redact_uri
+from mlflow_source.download import check_artifact_path
+from mlflow_source.lineage import content_digest
+from serving_core.errors import InvalidInputError
+from serving_core.output_dirs import check_output_dir
 
 
 def _tree(root: Path, files: dict[str, bytes]) -> Path:

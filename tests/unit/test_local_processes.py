@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from aiserving.local.processes import launch_and_wait, stop_process
+from serving_core.processes import launch_and_wait, stop_process
 
 
 def _alive(pid: int) -> bool:

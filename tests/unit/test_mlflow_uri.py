@@ -1,7 +1,7 @@
 import pytest
 
-from aiserving.errors import InvalidInputError
-from aiserving.mlflow_source import ModelUri
+from mlflow_source import ModelUri
+from serving_core.errors import InvalidInputError
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, Schema, TensorSpec
 from mlflow.types.schema import Array
 
-from aiserving.errors import InvalidInputError, RemoteServiceError, UnsupportedError
 from model_wrappers.decode import decode_v1, decode_v2, decode_v2_tensors, model_input, row_count, stack
 from model_wrappers.encode import prediction_arrays, slice_rows, v1_response, v2_response
 from model_wrappers.signature import FieldSpec, InputKind, ModelIO, model_io_from_signature
+from serving_core.errors import InvalidInputError, RemoteServiceError, UnsupportedError
 
 TENSOR_SIGNATURE = ModelSignature(
     inputs=Schema([TensorSpec(np.dtype("float32"), (-1, 4))]),

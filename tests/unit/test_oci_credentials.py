@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from aiserving.errors import InvalidInputError
-from aiserving.oci.auth import basic_authorization, parse_challenge
-from aiserving.oci.credentials import Credentials, load_credentials
+from oci_images.auth import basic_authorization, parse_challenge
+from oci_images.credentials import Credentials, load_credentials
+from serving_core.errors import InvalidInputError
 
 
 def write(path: Path, document: object) -> Path:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from aiserving.errors import InvalidInputError
-from aiserving.oci.build import build_image, default_image
+from oci_images.build import build_image, default_image
+from serving_core.errors import InvalidInputError
 from tests.support.oci import make_package
 
 

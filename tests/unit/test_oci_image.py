@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from aiserving.errors import InvalidInputError, NotFoundError, UnsupportedError
-from aiserving.oci import media_types
-from aiserving.oci.digest_cache import CachedLayer, DigestCache
-from aiserving.oci.digests import sha256_digest
-from aiserving.oci.image import Platform, append_layer, canonical_json, load_base, scratch_base
-from aiserving.oci.oci_layout import OciLayoutStore
+from oci_images import media_types
+from oci_images.digest_cache import CachedLayer, DigestCache
+from oci_images.digests import sha256_digest
+from oci_images.image import Platform, append_layer, canonical_json, load_base, scratch_base
+from oci_images.oci_layout import OciLayoutStore
+from serving_core.errors import InvalidInputError, NotFoundError, UnsupportedError
 
 LAYER = CachedLayer("sha256:" + "1" * 64, "sha256:" + "2" * 64, 1234, media_types.OCI_LAYER_TAR)
 

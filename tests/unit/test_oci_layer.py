@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from aiserving.errors import ConflictError, InvalidInputError
-from aiserving.oci.digests import DigestingStream
-from aiserving.oci.layer import scan_tree
+from oci_images.digests import DigestingStream
+from oci_images.layer import scan_tree
+from serving_core.errors import ConflictError, InvalidInputError
 
 
 def make_tree(root: Path, *, mtime: int) -> Path:

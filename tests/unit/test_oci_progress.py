@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 
-from aiserving.oci.progress import Progress
+from oci_images.progress import Progress
 
 
 class Terminal(io.StringIO):

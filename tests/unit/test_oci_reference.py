@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from aiserving.errors import InvalidInputError
-from aiserving.oci.reference import LayoutReference, RegistryReference, parse_reference
+from oci_images.reference import LayoutReference, RegistryReference, parse_reference
+from serving_core.errors import InvalidInputError
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from aiserving.errors import PermissionDeniedError, RemoteServiceError
-from aiserving.oci.credentials import Credentials
-from aiserving.oci.registry import RegistryClient
+from oci_images.credentials import Credentials
+from oci_images.registry import RegistryClient
+from serving_core.errors import PermissionDeniedError, RemoteServiceError
 
 ANSWERS = {
     "/v2/denied/blobs/uploads/": (403, "DENIED", "requested access to the resource is denied"),

@@ -7,20 +7,20 @@ import json
 import numpy as np
 import pytest
 
-from aiserving.errors import InvalidInputError, UnsupportedError
-from aiserving.packaging.digest import package_digest
-from aiserving.packaging.dtypes import mapping_for, numpy_dtype_of_signature
-from aiserving.packaging.manifest import ModelFormat, PackageManifest, SourceRef, TensorSpec
-from aiserving.packaging.support import select_conversion, supported_pairs
-from aiserving.packaging.torchserve import kserve_properties, render_properties
-from aiserving.packaging.triton_config import (
+from model_packaging.digest import package_digest
+from model_packaging.dtypes import mapping_for, numpy_dtype_of_signature
+from model_packaging.manifest import ModelFormat, PackageManifest, SourceRef, TensorSpec
+from model_packaging.support import select_conversion, supported_pairs
+from model_packaging.torchserve import kserve_properties, render_properties
+from model_packaging.triton_config import (
     TritonModelConfig,
     TritonTensor,
     choose_max_batch_size,
     triton_tensors,
 )
-from aiserving.packaging.verify.compare import compare_output
-from aiserving.packaging.verify.report import CheckResult, VerifyReport
+from model_packaging.verify.compare import compare_output
+from model_packaging.verify.report import CheckResult, VerifyReport
+from serving_core.errors import InvalidInputError, UnsupportedError
 
 FEATURES = TensorSpec(name="X", datatype="FP32", shape=[-1, 4])
 LABEL = TensorSpec(name="label", datatype="INT64", shape=[-1])

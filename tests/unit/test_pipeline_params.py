@@ -1,8 +1,8 @@
 import pytest
 
-from aiserving.errors import InvalidInputError
 from aiserving.pipeline_ops.params import parse_params
 from aiserving.pipeline_ops.triggers import normalize_cron
+from serving_core.errors import InvalidInputError
 
 INPUTS = {
     "name": {"parameterType": "STRING"},

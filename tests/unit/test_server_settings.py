@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from aiserving.cli.main import build_parser as build_cli_parser
-from aiserving.errors import InvalidInputError
 from model_wrappers.__main__ import build_parser
 from model_wrappers.settings import ServerSettings, settings_from_args
+from serving_core.errors import InvalidInputError
 
 
 def test_python_m_contract() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from aiserving.mlflow_source.metadata import SignatureInfo, TensorInfo, signature_info
+from mlflow_source.metadata import SignatureInfo, TensorInfo, signature_info
 
 
 def test_column_signature_with_integer_output_names() -> None:

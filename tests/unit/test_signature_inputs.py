@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aiserving.errors import InvalidInputError
-from aiserving.mlflow_source.metadata import SignatureInfo, TensorInfo
-from aiserving.packaging.signature_inputs import inputs_from_signature
+from mlflow_source.metadata import SignatureInfo, TensorInfo
+from model_packaging.signature_inputs import inputs_from_signature
+from serving_core.errors import InvalidInputError
 
 
 def signature(*inputs: TensorInfo) -> SignatureInfo:

@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from aiserving.errors import InvalidInputError, NotFoundError, OperationTimeoutError, PermissionDeniedError
 from inference_services.connection import KubeClients
 from inference_services.deploy import deploy, render, undeploy
 from inference_services.history import HistoryStore, history_name
 from inference_services.isvc_api import InferenceServiceApi
 from inference_services.readiness import wait_for
+from serving_core.errors import InvalidInputError, NotFoundError, OperationTimeoutError, PermissionDeniedError
 from tests.support.isvc_configs import gpu_config, model_uri
 from tests.support.kube_api import Behaviour, Fault
 from tests.support.kube_api.fixtures import KubeTestCluster

@@ -15,12 +15,12 @@ import time
 
 import pytest
 
-from aiserving.errors import ConflictError, OperationTimeoutError, RemoteServiceError
 from inference_services.canary import CanaryControl
 from inference_services.connection import KubeClients
 from inference_services.deploy import deploy
 from inference_services.history import HistoryStore
 from inference_services.retry import RetryPolicy
+from serving_core.errors import ConflictError, OperationTimeoutError, RemoteServiceError
 from tests.support.isvc_configs import gpu_config, model_uri
 from tests.support.kube_api import Behaviour, Fault
 from tests.support.kube_api.fixtures import KubeTestCluster

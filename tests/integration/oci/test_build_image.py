@@ -15,10 +15,10 @@ import pytest
 import requests
 from kserve_storage import Storage
 
-from aiserving.local.processes import free_port
 from aiserving.local.registry import LocalRegistry
-from aiserving.oci import build_image
-from aiserving.oci.registry import RegistryClient
+from oci_images import build_image
+from oci_images.registry import RegistryClient
+from serving_core.processes import free_port
 from tests.conftest import REPO_ROOT
 from tests.integration.oci.conftest import SecureRegistry, TokenRegistry
 from tests.support.oci import dockerconfigjson, make_package, skopeo, skopeo_json, snapshot

@@ -12,7 +12,7 @@ import pytest
 
 from aiserving.local.busybox_base import find_busybox
 from aiserving.local.registry import LocalRegistry
-from aiserving.oci import build_image
+from oci_images import build_image
 from tests.conftest import REPO_ROOT
 from tests.support.oci import Buildah
 from tests.support.tools import require_tools, skip_or_fail

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from aiserving.errors import OperationTimeoutError
 from inference_services.canary import CanaryControl
 from inference_services.connection import KubeClients
 from inference_services.deploy import deploy, undeploy
+from serving_core.errors import OperationTimeoutError
 from tests.support.isvc_configs import gpu_config, model_uri
 from tests.support.kube_api.controller import Behaviour
 from tests.support.kube_api.fixtures import KubeTestCluster

@@ -31,9 +31,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from aiserving.local.processes import free_port
 from inference_services.crd_validation import schema_errors
 from inference_services.versions import KServeVersion
+from serving_core.processes import free_port
 from tests.support.kube_api.errors import ApiStatusError, invalid
 from tests.support.kube_api.faults import Fault, FaultInjector
 from tests.support.kube_api.merge_patch import apply_merge_patch

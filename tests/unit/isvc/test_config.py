@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from aiserving.errors import InvalidInputError
 from inference_services.canary import check_percent
 from inference_services.config import DeploymentConfig, GpuSharing, parse_config
+from serving_core.errors import InvalidInputError
 
 BASE: dict[str, Any] = {"name": "fraud", "model_format": "onnx", "storage_uri": "s3://models/fraud/1"}
 

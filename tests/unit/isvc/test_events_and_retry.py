@@ -8,9 +8,9 @@ from email.utils import format_datetime
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from aiserving.errors import InvalidInputError, RemoteServiceError
 from inference_services.events import plain_event
 from inference_services.retry import RetryPolicy, call_with_retries, retry_after_s
+from serving_core.errors import InvalidInputError, RemoteServiceError
 
 
 def api_error(status: int, retry_after: str | None = None) -> ApiException:

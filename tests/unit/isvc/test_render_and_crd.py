@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from aiserving.errors import InvalidInputError, UnsupportedError
 from inference_services.builder import with_standard_canary
 from inference_services.config import config_json_schema, load_config, parse_config
 from inference_services.crd_validation import available_crd_versions, crd_version_for, schema_errors
 from inference_services.deploy import render
 from inference_services.versions import KServeVersion
+from serving_core.errors import InvalidInputError, UnsupportedError
 from tests.conftest import REPO_ROOT
 from tests.support.tools import skip_or_fail
 
