@@ -13,8 +13,19 @@ from typing import Any
 import numpy as np
 import torch
 
-_NUMPY = {"BOOL": "bool", "UINT8": "uint8", "INT8": "int8", "INT16": "int16", "INT32": "int32", "INT64": "int64"}
-_NUMPY.update({"FP16": "float16", "FP32": "float32", "FP64": "float64"})
+# V2 datatype → numpy dtype for the types torch tensors hold: a copy of part of serving_core.dtypes,
+# which TorchServe cannot import; tests/unit/test_dtype_table.py keeps the two equal.
+_NUMPY = {
+    "BOOL": "bool",
+    "UINT8": "uint8",
+    "INT8": "int8",
+    "INT16": "int16",
+    "INT32": "int32",
+    "INT64": "int64",
+    "FP16": "float16",
+    "FP32": "float32",
+    "FP64": "float64",
+}
 _STATE: dict[str, Any] = {}
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model_packaging.dtypes import BY_V2
 from model_packaging.manifest import InstanceKind, TensorSpec
+from serving_core.dtypes import by_v2
 from serving_core.errors import InvalidInputError
 
 DEFAULT_MAX_BATCH_SIZE = 8
@@ -92,7 +92,7 @@ def triton_tensors(tensors: list[TensorSpec], max_batch_size: int) -> tuple[Trit
         converted.append(
             TritonTensor(
                 name=tensor.name,
-                data_type=BY_V2[tensor.datatype].triton,
+                data_type=by_v2(tensor.datatype, where=f"tensor {tensor.name!r}").triton,
                 dims=dims or (1,),
                 reshape_to_scalar=not dims,
             )

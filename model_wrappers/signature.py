@@ -13,47 +13,19 @@ from typing import Any
 
 import numpy as np
 
-from serving_core.errors import UnsupportedError
-
-# MLflow column types → (V2 datatype, numpy dtype the model expects).
-_COLUMN_TYPES: dict[str, tuple[str, np.dtype[Any]]] = {
-    "boolean": ("BOOL", np.dtype("bool")),
-    "integer": ("INT32", np.dtype("int32")),
-    "long": ("INT64", np.dtype("int64")),
-    "float": ("FP32", np.dtype("float32")),
-    "double": ("FP64", np.dtype("float64")),
-    "string": ("BYTES", np.dtype("object")),
-    "binary": ("BYTES", np.dtype("object")),
-    "datetime": ("BYTES", np.dtype("datetime64[ns]")),
-}
-
-_NUMPY_TO_V2: dict[str, str] = {
-    "b": "BOOL",
-    "i1": "INT8",
-    "i2": "INT16",
-    "i4": "INT32",
-    "i8": "INT64",
-    "u1": "UINT8",
-    "u2": "UINT16",
-    "u4": "UINT32",
-    "u8": "UINT64",
-    "f2": "FP16",
-    "f4": "FP32",
-    "f8": "FP64",
-}
+from serving_core.dtypes import by_numpy, mlflow_column_dtype
 
 
 def v2_datatype(dtype: np.dtype[Any]) -> str:
-    """The V2 datatype name of a numpy dtype; text, bytes and objects are ``BYTES``."""
-    if dtype.kind in ("O", "U", "S", "M"):
+    """The V2 datatype name of a numpy dtype; text, bytes, objects and datetimes are ``BYTES``.
+
+    Raises:
+        UnsupportedError: the dtype has no V2 datatype (complex, timedelta, ...).
+    """
+    # The wrapper sends datetimes as ISO-8601 strings (see encode), so they need no entry of their own.
+    if dtype.kind == "M":
         return "BYTES"
-    key = "b" if dtype.kind == "b" else f"{dtype.kind}{dtype.itemsize}"
-    try:
-        return _NUMPY_TO_V2[key]
-    except KeyError as error:
-        raise UnsupportedError(
-            f"numpy dtype {dtype} has no V2 datatype", hint="convert the model output to a numeric or string array"
-        ) from error
+    return by_numpy(dtype, where="the tensor").v2
 
 
 class InputKind(enum.Enum):
@@ -111,19 +83,16 @@ class ModelIO:
 
 
 def _column_field(spec: Any, position: int, prefix: str) -> FieldSpec:
-    type_name = getattr(spec.type, "name", None)
-    if type_name not in _COLUMN_TYPES:
-        raise UnsupportedError(
-            f"column {spec.name or position!r} has MLflow type {spec.type}, which the wrapper cannot serve",
-            hint="log the model with scalar column types (boolean, integer, long, float, double, string, binary)",
-        )
-    datatype, dtype = _COLUMN_TYPES[type_name]
+    # Scalar column types are DataType members; arrays, objects and maps have no name and print as themselves.
+    type_name = getattr(spec.type, "name", None) or str(spec.type)
+    dtype = mlflow_column_dtype(type_name, where=f"column {spec.name or position!r}")
+    datatype = v2_datatype(dtype)
     named = spec.name is not None
     return FieldSpec(
         name=str(spec.name) if named else f"{prefix}_{position}",
         datatype=datatype,
         shape=(-1,),
-        numpy_dtype=dtype,
+        numpy_dtype=np.dtype("object") if dtype.kind in ("U", "S") else dtype,
         text_kind=type_name if datatype == "BYTES" else "",
         required=bool(getattr(spec, "required", True)),
         column=str(spec.name) if named else position,

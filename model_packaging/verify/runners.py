@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model_packaging.dtypes import mapping_for
 from model_packaging.manifest import PackageManifest, TensorSpec
+from serving_core.dtypes import by_onnx
 from serving_core.errors import InvalidInputError
 
 
@@ -16,10 +16,9 @@ def _declared(specs: list[TensorSpec]) -> list[tuple[str, str, list[int]]]:
 
 
 def _onnx_dtype(type_name: str) -> str:
-    # onnxruntime spells types "tensor(float)"; map through numpy to the V2 name.
-    numpy_names = {"float": "float32", "double": "float64", "string": "object", "float16": "float16"}
+    # onnxruntime spells types "tensor(float)"; the table knows the name inside the brackets.
     inner = type_name.removeprefix("tensor(").removesuffix(")")
-    return mapping_for(numpy_names.get(inner, inner), where=f"ONNX type {type_name}").v2
+    return by_onnx(inner, where=f"ONNX type {type_name}").v2
 
 
 def run_onnx(model_file: Path, manifest: PackageManifest, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
