@@ -27,12 +27,21 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from serving_core.processes import free_port, log_tail, stop_process, wait_until
+from serving_core.processes import (
+    announced_port,
+    listening_ports,
+    log_tail,
+    port_from_file,
+    stop_process,
+    wait_for,
+    wait_until,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MLSERVER_VENV = REPO_ROOT / ".venv-mlserver"
 FEATURES = 20
 MODEL_NAME = "rf"
+UVICORN_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
 def build_model(model_dir: Path) -> np.ndarray:
@@ -62,10 +71,14 @@ def slug(name: str) -> str:
 
 @dataclass
 class Server:
-    """How to start one server and what to send it."""
+    """How to start one server (on ports of the kernel's choosing), find its HTTP port and what to send it.
+
+    ``port`` reads the port from the started process and its log file; ``None`` until it is known.
+    """
 
     name: str
     command: list[str]
+    port: Callable[[subprocess.Popen[bytes], Path], int | None]
     ready_path: str
     infer_path: str
     body: Callable[[np.ndarray], dict[str, object]]
@@ -86,13 +99,16 @@ def v2_body(rows: np.ndarray, input_name: str, parameters: dict[str, str] | None
     return body
 
 
-def wrapper_server(model_dir: Path, port: int, max_batch_size: int, max_latency_ms: float, label: str) -> Server:
+def wrapper_server(model_dir: Path, work_dir: Path, max_batch_size: int, max_latency_ms: float, label: str) -> Server:
+    port_file = work_dir / f"{slug(label)}.ports.json"
     return Server(
         name=label,
         command=[
-            *(sys.executable, "-m", "model_wrappers", str(model_dir), "--model-name", MODEL_NAME, "--port", str(port)),
+            *(sys.executable, "-m", "model_wrappers", str(model_dir), "--model-name", MODEL_NAME, "--port", "0"),
             *("--max-batch-size", str(max_batch_size), "--max-latency-ms", str(max_latency_ms)),
+            *("--port-file", str(port_file)),
         ],
+        port=lambda process, log: port_from_file(port_file),
         ready_path=f"/v2/models/{MODEL_NAME}/ready",
         infer_path=f"/v2/models/{MODEL_NAME}/infer",
         body=lambda rows: v2_body(rows, "input_0"),
@@ -100,9 +116,7 @@ def wrapper_server(model_dir: Path, port: int, max_batch_size: int, max_latency_
     )
 
 
-def mlserver_server(
-    model_dir: Path, work_dir: Path, port: int, max_batch_size: int, max_latency_ms: float, label: str
-) -> Server:
+def mlserver_server(model_dir: Path, work_dir: Path, max_batch_size: int, max_latency_ms: float, label: str) -> Server:
     settings_dir = work_dir / slug(label)
     settings_dir.mkdir()
     model_settings: dict[str, object] = {
@@ -113,19 +127,20 @@ def mlserver_server(
     if max_batch_size > 1:
         model_settings.update(max_batch_size=max_batch_size, max_batch_time=max_latency_ms / 1000)
     # parallel_workers=0: MLServer's default inference pool crashes under uvloop 0.23 (SeldonIO/MLServer#2286).
-    settings = {
-        "http_port": port,
-        "grpc_port": free_port(),
-        "metrics_port": free_port(),
-        "parallel_workers": 0,
-        "host": "127.0.0.1",
-    }
+    settings = {"http_port": 0, "grpc_port": 0, "metrics_port": 0, "parallel_workers": 0, "host": "127.0.0.1"}
+    ready_path = f"/v2/models/{MODEL_NAME}/ready"
+
+    def port(process: subprocess.Popen[bytes], log: Path) -> int | None:
+        # MLServer logs the ports it was given (0), so its REST port is the listener that answers.
+        return next((p for p in sorted(listening_ports(process)) if answers(f"http://127.0.0.1:{p}{ready_path}")), None)
+
     (settings_dir / "model-settings.json").write_text(json.dumps(model_settings), encoding="utf-8")
     (settings_dir / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
     return Server(
         name=label,
         command=[str(MLSERVER_VENV / "bin" / "mlserver"), "start", str(settings_dir)],
-        ready_path=f"/v2/models/{MODEL_NAME}/ready",
+        port=port,
+        ready_path=ready_path,
         infer_path=f"/v2/models/{MODEL_NAME}/infer",
         # "np" decodes the request as one numpy array, what an unnamed tensor signature wants.
         body=lambda rows: v2_body(rows, "input-0", {"content_type": "np"}),
@@ -133,41 +148,44 @@ def mlserver_server(
     )
 
 
-def mlflow_serve_server(model_dir: Path, port: int) -> Server:
+def mlflow_serve_server(model_dir: Path) -> Server:
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     return Server(
         name="mlflow models serve",
         command=[
             *(str(mlflow_cli), "models", "serve", "-m", str(model_dir), "--env-manager", "local"),
-            *("-h", "127.0.0.1", "-p", str(port), "-w", "1"),
+            *("-h", "127.0.0.1", "-p", "0", "-w", "1"),
         ],
+        port=lambda process, log: announced_port(log, UVICORN_LISTENING),
         ready_path="/ping",
         infer_path="/invocations",
         body=lambda rows: {"inputs": rows.tolist()},
-        # It runs `uvicorn` from PATH.
-        env={"PATH": f"{mlflow_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+        # It runs `uvicorn` from PATH. It drops `-p 0` (a falsy port) from that command, so uvicorn would
+        # take 8000; UVICORN_PORT, read by uvicorn's command line, gives it 0 instead.
+        env={"PATH": f"{mlflow_cli.parent}{os.pathsep}{os.environ.get('PATH', '')}", "UVICORN_PORT": "0"},
     )
 
 
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 @contextmanager
-def started(server: Server, core: int, log_dir: Path, port: int) -> Iterator[str]:
+def started(server: Server, core: int, log_dir: Path) -> Iterator[str]:
     log_path = log_dir / f"{slug(server.name)}.log"
     env = {**os.environ, **server.env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             ["taskset", "-c", str(core), *server.command], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=server.cwd
         )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return requests.get(url + server.ready_path, timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
     try:
         try:
-            wait_until(ready, timeout_s=180, what=server.name, process=process)
+            port = wait_for(lambda: server.port(process, log_path), timeout_s=180, what=server.name, process=process)
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda: answers(url + server.ready_path), timeout_s=180, what=server.name, process=process)
         except Exception as error:
             raise RuntimeError(f"{error}\n{log_tail(log_path)}") from error
         yield url
@@ -358,20 +376,17 @@ def main() -> int:
         sample = build_model(model_dir)
         floors = {rows: in_process_floor(model_dir, sample, rows, 5.0, args.server_core) for rows in args.rows}
         batch, latency = args.max_batch_size, args.max_latency_ms
-        factories: dict[str, Callable[[int], Server]] = {
-            "wrapper-on": lambda port: wrapper_server(model_dir, port, batch, latency, "wrapper (batching on)"),
-            "wrapper-off": lambda port: wrapper_server(model_dir, port, 1, 0, "wrapper (batching off)"),
-            "mlserver-on": lambda port: mlserver_server(
-                model_dir, work, port, batch, latency, "MLServer (batching on)"
-            ),
-            "mlserver-off": lambda port: mlserver_server(model_dir, work, port, 1, 0, "MLServer (batching off)"),
-            "mlflow": lambda port: mlflow_serve_server(model_dir, port),
+        factories: dict[str, Callable[[], Server]] = {
+            "wrapper-on": lambda: wrapper_server(model_dir, work, batch, latency, "wrapper (batching on)"),
+            "wrapper-off": lambda: wrapper_server(model_dir, work, 1, 0, "wrapper (batching off)"),
+            "mlserver-on": lambda: mlserver_server(model_dir, work, batch, latency, "MLServer (batching on)"),
+            "mlserver-off": lambda: mlserver_server(model_dir, work, 1, 0, "MLServer (batching off)"),
+            "mlflow": lambda: mlflow_serve_server(model_dir),
         }
         running: list[tuple[Server, str]] = []
         for key in args.servers:
-            port = free_port()
-            server = factories[key](port)
-            url = stack.enter_context(started(server, args.server_core, work, port))
+            server = factories[key]()
+            url = stack.enter_context(started(server, args.server_core, work))
             print(f"started {server.name} at {url}", file=sys.stderr)
             running.append((server, url))
         results: list[Result] = []

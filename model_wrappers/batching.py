@@ -6,7 +6,8 @@ oldest caller has waited ``max_latency``, or at once when no other caller is on 
 is being received and the batch holds as many callers as the previous one did (so a lone
 caller never waits, and a steady crowd is not split into a batch of one and the rest).
 When a merged batch fails, each of its callers is retried alone, so one caller's bad rows
-fail only that caller (with 500) and never its neighbours.
+fail only that caller (with 500) and never its neighbours. Once :meth:`AdaptiveBatcher.drain`
+begins, new callers get :class:`DrainingError`; drain returns when the queued work is done.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ from serving_core.errors import InvalidInputError
 logger = logging.getLogger(__name__)
 
 PredictFn = Callable[[Arrays, int], Arrays]
+
+
+class DrainingError(RuntimeError):
+    """The batcher is draining for shutdown and queues no more callers; another replica can serve them."""
 
 
 @dataclass
@@ -77,13 +82,15 @@ class AdaptiveBatcher:
         self._worker: asyncio.Task[None] | None = None
         self._busy = False
         self._closing = False
+        # Set by the worker once closing and idle: drain waits on it instead of polling.
+        self._drained: asyncio.Future[None] | None = None
         # Callers in the previous batch: closed-loop clients come back about as many at a time.
         self._previous_batch_requests = 1
 
     async def submit(self, arrays: Arrays, rows: int) -> Arrays:
         """Queue one caller's rows and wait for exactly its rows of the outputs, in order."""
         if self._closing:
-            raise RuntimeError("the model server is shutting down")
+            raise DrainingError("the model server is shutting down")
         loop = asyncio.get_running_loop()
         if self._worker is None:
             self._worker = loop.create_task(self._run(), name="adaptive-batcher")
@@ -96,12 +103,18 @@ class AdaptiveBatcher:
     async def drain(self) -> None:
         """Stop taking callers, finish every queued batch, then stop the worker."""
         self._closing = True
-        while self._worker is not None and (self._busy or self._carry is not None or self._queue):
-            await asyncio.sleep(0.01)
-        if self._worker is not None:
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
-            self._worker = None
+        if self._worker is not None and not self._idle():
+            if self._drained is None:
+                self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+
+    def _idle(self) -> bool:
+        """No batch running and nobody queued or carried over."""
+        return not (self._busy or self._carry is not None or self._queue)
 
     def _wake(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
@@ -161,6 +174,8 @@ class AdaptiveBatcher:
             for group in groups.values():
                 await self._execute(group)
             self._busy = False
+            if self._drained is not None and not self._drained.done() and self._idle():
+                self._drained.set_result(None)
 
     async def _execute(self, group: list[_Pending]) -> None:
         rows = sum(pending.rows for pending in group)

@@ -6,6 +6,8 @@ answers ``POST /v2/models/NAME/infer`` and ``POST /v1/models/NAME:predict`` with
 body directly: same URLs, bodies, responses and error format (``{"error": ...}``) as
 KServe's handlers. Everything else — the binary tensor extension, CloudEvents, other
 content types, health, metadata, metrics, other model names — goes to KServe unchanged.
+Readiness, decoding, batching and encoding are :meth:`MlflowPyfuncModel.infer`, shared with KServe's
+handlers; this route only parses the raw body, falls back to KServe, and writes the response.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import orjson
 from kserve.errors import InvalidInput, ModelNotReady
 from kserve.utils.numpy_codec import to_np_dtype
 
-from model_wrappers.decode import Arrays, V2Tensor, decode_v1, decode_v2_tensors, row_count
+from model_wrappers.decode import Arrays, V2Tensor, decode_v1, decode_v2_tensors
 from model_wrappers.encode import v1_response
 from model_wrappers.instrumentation import AsgiApp, Message, Receive, Scope, Send
 from model_wrappers.model import MlflowPyfuncModel
-from model_wrappers.signature import v2_datatype
+from model_wrappers.signature import ModelIO, v2_datatype
 from serving_core.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -92,6 +94,44 @@ def v2_json_response(outputs: Arrays, model_name: str, request_id: str) -> dict[
     }
 
 
+class _JsonRequest:
+    """One JSON body on the lean route, decoded and answered as KServe's V1 or V2 REST handler would."""
+
+    def __init__(self, body: bytes, *, v2: bool, model_name: str) -> None:
+        self.body = body
+        self.v2 = v2
+        self.model_name = model_name
+        self.request_id = ""
+
+    def decode(self, io: ModelIO) -> Arrays:
+        """Parse the body and decode it by the signature.
+
+        Raises:
+            InvalidInput: the body is not JSON.
+            InvalidInputError: the document does not match the signature.
+            _Fallback: the request asks for binary outputs (KServe's handler encodes those).
+        """
+        try:
+            document = orjson.loads(self.body)
+        except orjson.JSONDecodeError as error:
+            raise InvalidInput(f"Unrecognized request format: {error}") from error
+        if not self.v2:
+            return decode_v1(document, io)
+        if not isinstance(document, Mapping) or not isinstance(document.get("inputs"), list):
+            raise InvalidInputError("a V2 request needs a JSON object with an 'inputs' list")
+        if _wants_binary_outputs(document):
+            raise _Fallback
+        request_id = document.get("id")
+        self.request_id = request_id if isinstance(request_id, str) else ""
+        return decode_v2_tensors([_json_tensor(item, position) for position, item in enumerate(document["inputs"])], io)
+
+    def encode(self, outputs: Arrays) -> dict[str, Any]:
+        """The V2 or V1 JSON response body."""
+        if self.v2:
+            return v2_json_response(outputs, self.model_name, self.request_id)
+        return v1_response(outputs)
+
+
 class FastInferenceRoute:
     """ASGI middleware answering JSON V1/V2 inference for one model; everything else passes through."""
 
@@ -118,12 +158,13 @@ class FastInferenceRoute:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
+        request = _JsonRequest(body, v2=path == self._v2_path, model_name=self.model.name)
         try:
-            status, answer = 200, await self._infer(body, v2=path == self._v2_path)
+            status, answer = 200, await self.model.infer(request)
         except _Fallback:
             await self.app(scope, _replay(body), send)
             return
-        except (InvalidInput, ModelNotReady) as error:
+        except (InvalidInput, ModelNotReady) as error:  # 503 also while shutting down, as on KServe's route
             status, answer = (400 if isinstance(error, InvalidInput) else 503), {"error": str(error)}
         except Exception as error:  # the model failed: the caller gets KServe's 500 body
             logger.error("inference failed: %s", error, exc_info=error)
@@ -137,33 +178,6 @@ class FastInferenceRoute:
             }
         )
         await send({"type": "http.response.body", "body": payload})
-
-    async def _infer(self, body: bytes, *, v2: bool) -> dict[str, Any]:
-        model = self.model
-        if not model.ready:
-            raise ModelNotReady(model.name)
-        try:
-            document = orjson.loads(body)
-        except orjson.JSONDecodeError as error:
-            raise InvalidInput(f"Unrecognized request format: {error}") from error
-        try:
-            if v2:
-                if not isinstance(document, Mapping) or not isinstance(document.get("inputs"), list):
-                    raise InvalidInputError("a V2 request needs a JSON object with an 'inputs' list")
-                if _wants_binary_outputs(document):
-                    raise _Fallback
-                tensors = [_json_tensor(item, position) for position, item in enumerate(document["inputs"])]
-                arrays = decode_v2_tensors(tensors, model.io)
-            else:
-                arrays = decode_v1(document, model.io)
-        except InvalidInputError as error:
-            raise InvalidInput(str(error)) from error
-        model.arrivals.queued()
-        outputs = await model.batcher.submit(arrays, row_count(arrays))
-        if v2:
-            request_id = document.get("id")
-            return v2_json_response(outputs, model.name, request_id if isinstance(request_id, str) else "")
-        return v1_response(outputs)
 
 
 async def _read_body(receive: Receive) -> bytes:

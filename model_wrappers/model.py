@@ -1,17 +1,21 @@
-"""The ``kserve.Model`` serving an MLflow pyfunc: signature-checked decode, batched predict, V1/V2 encode."""
+"""The ``kserve.Model`` serving an MLflow pyfunc: signature-checked decode, batched predict, V1/V2 encode.
+
+:meth:`MlflowPyfuncModel.infer` is the one inference path: KServe's REST and gRPC handlers reach it
+through :meth:`MlflowPyfuncModel.predict`, the lean JSON route (:mod:`model_wrappers.fast_path`) directly.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import kserve
 from kserve.errors import InvalidInput, ModelNotReady
 from kserve.protocol.infer_type import InferRequest
 
-from model_wrappers.batching import AdaptiveBatcher
+from model_wrappers.batching import AdaptiveBatcher, DrainingError
 from model_wrappers.decode import Arrays, decode_v1, decode_v2, model_input, row_count
 from model_wrappers.encode import prediction_arrays, v1_response, v2_response
 from model_wrappers.instrumentation import ArrivalTracker
@@ -21,6 +25,43 @@ from model_wrappers.signature import FieldSpec, ModelIO
 from serving_core.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
+
+SHUTTING_DOWN = "The model server is shutting down; retry the request (another replica can serve it)."
+
+_Response = TypeVar("_Response")
+_Response_co = TypeVar("_Response_co", covariant=True)
+
+
+class InferenceRequest(Protocol[_Response_co]):
+    """One inference request in the caller's protocol: decoded by the signature, its outputs encoded back."""
+
+    def decode(self, io: ModelIO) -> Arrays:
+        """The request's inputs as named arrays with rows on axis 0.
+
+        Raises:
+            InvalidInputError: the request does not match the signature.
+        """
+
+    def encode(self, outputs: Arrays) -> _Response_co:
+        """The response body for exactly this request's rows of the outputs."""
+
+
+class _KServeRequest:
+    """A payload from KServe's handlers: an ``InferRequest`` (V2 REST, gRPC) or a V1 JSON document."""
+
+    def __init__(self, payload: Any, model_name: str) -> None:
+        self.payload = payload
+        self.model_name = model_name
+
+    def decode(self, io: ModelIO) -> Arrays:
+        if isinstance(self.payload, InferRequest):
+            return decode_v2(self.payload, io)
+        return decode_v1(self.payload, io)
+
+    def encode(self, outputs: Arrays) -> Any:
+        if isinstance(self.payload, InferRequest):
+            return v2_response(outputs, self.model_name, self.payload)
+        return v1_response(outputs)
 
 
 def _describe(fields: tuple[FieldSpec, ...]) -> str:
@@ -64,6 +105,7 @@ class MlflowPyfuncModel(kserve.Model):  # type: ignore[misc]
         )
         self._loaded: LoadedModel | None = None
         self._load_started = threading.Event()
+        self._stopping = False
         self.ready = False
 
     @property
@@ -94,7 +136,17 @@ class MlflowPyfuncModel(kserve.Model):  # type: ignore[misc]
 
     def stop(self) -> None:
         """Report not ready (shutdown has begun); queued batches still finish."""
+        self._stopping = True
         self.ready = False
+
+    @property
+    def stopping(self) -> bool:
+        """Whether shutdown has begun."""
+        return self._stopping
+
+    def not_ready(self) -> ModelNotReady:
+        """The error refusing inference now: still warming up, or shutting down (a retry elsewhere helps)."""
+        return ModelNotReady(self.name, SHUTTING_DOWN if self._stopping else None)
 
     def get_input_types(self) -> list[dict[str, Any]]:
         """V2 metadata inputs from the signature."""
@@ -114,13 +166,25 @@ class MlflowPyfuncModel(kserve.Model):  # type: ignore[misc]
             self.metrics.count_classes(first.reshape(-1))
         return outputs
 
-    def _decode(self, payload: Any) -> Arrays:
+    async def infer(self, request: InferenceRequest[_Response]) -> _Response:
+        """Check readiness, decode by the signature, wait for this request's rows from a batch, encode.
+
+        Raises:
+            ModelNotReady: not warmed up yet, or shutting down (REST 503, gRPC ``UNAVAILABLE``).
+            InvalidInput: the request does not match the signature (REST 400, gRPC ``INVALID_ARGUMENT``).
+        """
+        if not self.ready:
+            raise self.not_ready()
         try:
-            if isinstance(payload, InferRequest):
-                return decode_v2(payload, self.io)
-            return decode_v1(payload, self.io)
+            arrays = request.decode(self.io)
         except InvalidInputError as error:
             raise InvalidInput(str(error)) from error
+        self.arrivals.queued()
+        try:
+            outputs = await self.batcher.submit(arrays, row_count(arrays))
+        except DrainingError as error:
+            raise ModelNotReady(self.name, SHUTTING_DOWN) from error
+        return request.encode(outputs)
 
     async def predict(
         self,
@@ -128,12 +192,5 @@ class MlflowPyfuncModel(kserve.Model):  # type: ignore[misc]
         headers: dict[str, str] | None = None,
         response_headers: dict[str, str] | None = None,
     ) -> Any:
-        """Decode by the signature, wait for this request's rows from a batch, encode in the caller's protocol."""
-        if not self.ready:
-            raise ModelNotReady(self.name)
-        arrays = self._decode(payload)
-        self.arrivals.queued()
-        outputs = await self.batcher.submit(arrays, row_count(arrays))
-        if isinstance(payload, InferRequest):
-            return v2_response(outputs, self.name, payload)
-        return v1_response(outputs)
+        """KServe's entry (V1, V2 REST and gRPC): :meth:`infer`, answered in the caller's protocol."""
+        return await self.infer(_KServeRequest(payload, self.name))

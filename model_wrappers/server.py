@@ -1,30 +1,52 @@
-"""Run the model behind KServe's ModelServer: REST (V1, V2, metrics) and optional V2 gRPC.
+"""Run the model behind KServe's REST app (V1, V2, metrics) and V2 gRPC servicer.
 
 JSON inference on REST takes a lean route (:mod:`model_wrappers.fast_path`) in front of
-KServe's router; everything else is KServe's. The HTTP port opens at once so liveness
-answers while the model loads; the model reports ready after its warm-up prediction.
-On SIGTERM or SIGINT: readiness turns false, the REST server stops accepting and waits
-for in-flight requests, gRPC stops with the same grace, and the batcher finishes every
-queued batch before the process exits.
+KServe's router; everything else is KServe's. Every port is bound before serving (0 binds a
+free one); the bound ports are logged (``listening on http port N``) and, with a port file,
+written as JSON once all of them listen. The HTTP port opens at once so liveness answers
+while the model loads; the model reports ready after its warm-up prediction. On SIGTERM or
+SIGINT: the REST server stops accepting and waits for in-flight requests, readiness turns
+false (inference answers 503, gRPC ``UNAVAILABLE``), gRPC stops with the same grace, and the
+batcher finishes every queued batch before the process exits.
+
+Only public KServe API is used: ``ModelServer`` for KServe's process setup and model registry,
+``RESTServer.create_application`` for KServe's routes and error handlers, ``DataPlane``,
+``InferenceServicer`` and ``ExceptionToStatusInterceptor``. We run the listeners ourselves
+(uvicorn and ``grpc.aio``) because ``ModelServer.start`` owns the event loop and the signals,
+``RESTServer.start`` takes no socket and offers no stop, and ``GRPCServer`` takes no
+interceptors and does not report the port it bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
+import os
 import signal
+import socket
+import tempfile
+from collections.abc import Mapping
+from http import HTTPStatus
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import grpc
 import kserve
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from grpc import aio
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.errors import ModelNotReady
+from kserve.model_server import app as kserve_app
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
-from kserve.protocol.grpc.server import GRPCServer
 from kserve.protocol.grpc.servicer import InferenceServicer
+from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
 
 from model_wrappers.fast_path import FastInferenceRoute
@@ -33,34 +55,124 @@ from model_wrappers.loading import import_frameworks, read_flavors
 from model_wrappers.metrics import ServingMetrics
 from model_wrappers.model import MlflowPyfuncModel
 from model_wrappers.settings import ServerSettings
+from serving_core.errors import AiServingError
 
 logger = logging.getLogger(__name__)
 
 _GRPC_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+_GRPC_WORKERS = 4
+# KServe's RESTServer default: longer than the idle timeout of common load balancers.
+_KEEP_ALIVE_S = 65
 
 
-class _InstrumentedGrpcServer(GRPCServer):  # type: ignore[misc]
-    """KServe's gRPC server with our counting interceptor in front of its exception mapping."""
+def write_port_file(path: Path, ports: Mapping[str, int | None]) -> None:
+    """Write ``ports`` as a JSON object to ``path`` atomically: readers see no file or all of it."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            json.dump(dict(ports), file)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
-    def __init__(self, port: int, server: kserve.ModelServer, interceptor: GrpcInstrumentation, grace_s: int) -> None:
-        super().__init__(port, server.dataplane, server.model_repository_extension, kwargs={}, grace_period=grace_s)
-        self._interceptor = interceptor
 
-    async def start(self, max_workers: int) -> None:
-        self._server = aio.server(
-            concurrent.futures.ThreadPoolExecutor(max_workers=max_workers),
-            interceptors=(self._interceptor, ExceptionToStatusInterceptor()),
+def _listen_http(port: int, backlog: int) -> socket.socket:
+    """A listening REST socket on every IPv4 address, as uvicorn binds it (0 binds a free port)."""
+    try:
+        return socket.create_server(("0.0.0.0", port), backlog=backlog)
+    except OSError as error:
+        raise AiServingError(
+            f"cannot listen on HTTP port {port}: {error}", hint="pick a free port, or --port 0 for any free one"
+        ) from error
+
+
+def kserve_application(rest: RESTServer, model: MlflowPyfuncModel) -> FastAPI:
+    """KServe's FastAPI app with its routes and error handlers, saying why ``model`` refuses inference.
+
+    ``RESTServer.create_application`` wires them onto the process-wide ``kserve.model_server.app``.
+    KServe's inference handlers check readiness before the model runs and raise a bare ``ModelNotReady``;
+    the handler added here (FastAPI's public API) answers the same 503, naming shutdown as the reason.
+    """
+    rest.create_application()
+
+    async def not_ready(request: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, ModelNotReady) and error.model_name == model.name and model.stopping:
+            error = model.not_ready()
+        return JSONResponse(status_code=HTTPStatus.SERVICE_UNAVAILABLE, content={"error": str(error)})
+
+    app: FastAPI = kserve_app
+    app.add_exception_handler(ModelNotReady, not_ready)
+    return app
+
+
+class _ExceptionToStatus(ExceptionToStatusInterceptor):  # type: ignore[misc]
+    """KServe's gRPC exception mapping, except that a model not ready answers ``UNAVAILABLE`` with its message.
+
+    KServe 0.21 reads ``ModelNotReady.reason``, which that class lacks, so callers got ``UNKNOWN``
+    instead of a retryable status during warm-up and shutdown.
+    """
+
+    async def handle_exception(
+        self, ex: Exception, request_or_iterator: Any, context: aio.ServicerContext[Any, Any], method_name: str
+    ) -> None:
+        """Abort the call with the status for ``ex``."""
+        if isinstance(ex, ModelNotReady):
+            logger.warning("%s: %s", method_name, ex)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(ex))
+        else:
+            await super().handle_exception(ex, request_or_iterator, context, method_name)
+
+
+class _GrpcServer:
+    """V2 gRPC on KServe's servicer, with our counting interceptor in front of the exception mapping."""
+
+    def __init__(
+        self,
+        port: int,
+        dataplane: DataPlane,
+        repository: ModelRepositoryExtension,
+        instrumentation: GrpcInstrumentation,
+        grace_s: int,
+    ) -> None:
+        self.port = port
+        self._dataplane = dataplane
+        self._repository = repository
+        self._instrumentation = instrumentation
+        self._grace_s = grace_s
+        self._server: aio.Server | None = None
+
+    async def start(self) -> int:
+        """Listen on the port (0: a free one) and serve in the background; returns the bound port.
+
+        Raises:
+            AiServingError: the port cannot be bound.
+        """
+        server = aio.server(
+            concurrent.futures.ThreadPoolExecutor(max_workers=_GRPC_WORKERS),
+            interceptors=(self._instrumentation, _ExceptionToStatus()),
             options=[
                 ("grpc.max_send_message_length", _GRPC_MAX_MESSAGE_BYTES),
                 ("grpc.max_receive_message_length", _GRPC_MAX_MESSAGE_BYTES),
             ],
         )
-        servicer = InferenceServicer(self._data_plane, self._model_repository_extension)
-        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, self._server)
-        self._server.add_insecure_port(f"[::]:{self._port}")
-        logger.info("gRPC (V2) listening on port %d", self._port)
-        await self._server.start()
-        await self._server.wait_for_termination()
+        servicer = InferenceServicer(self._dataplane, self._repository)
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
+        try:
+            bound = int(server.add_insecure_port(f"[::]:{self.port}"))
+        except RuntimeError as error:
+            raise AiServingError(
+                f"cannot listen on gRPC port {self.port}: {error}",
+                hint="pick a free port, or --grpc-port 0 for any free one",
+            ) from error
+        await server.start()
+        self._server = server
+        return bound
+
+    async def stop(self) -> None:
+        """Refuse new calls and wait up to the grace period for in-flight ones."""
+        if self._server is not None:
+            await self._server.stop(self._grace_s)
 
 
 class _ModelAwareDataPlane(DataPlane):  # type: ignore[misc]
@@ -94,26 +206,32 @@ class WrapperServer:
             metrics=self.metrics,
             arrivals=self.arrivals,
         )
-        self._model_server = kserve.ModelServer(
-            http_port=settings.http_port,
-            grpc_port=settings.grpc_port or 0,
-            enable_grpc=settings.grpc_port is not None,
-            enable_latency_logging=False,
-            grace_period=settings.grace_period_s,
+        # KServe's process setup (its loggers, the predictor context) and its model registry.
+        model_server = kserve.ModelServer()
+        model_server.register_model(self.model)
+        dataplane = _ModelAwareDataPlane(model_registry=model_server.registered_models)
+        repository = model_server.model_repository_extension
+        # Only for its routes and error handlers (kserve_application). Its own uvicorn server (and the
+        # port given here) stays unused: we serve on a socket we bound.
+        kserve_rest = RESTServer(
+            FASTAPI_APP_IMPORT_STRING, dataplane, repository, settings.http_port, grace_period=settings.grace_period_s
         )
-        self._model_server.register_model(self.model)
-        self._model_server.dataplane = _ModelAwareDataPlane(model_registry=self._model_server.registered_models)
-        self._rest = RESTServer(
-            FASTAPI_APP_IMPORT_STRING,
-            self._model_server.dataplane,
-            self._model_server.model_repository_extension,
-            settings.http_port,
-            grace_period=settings.grace_period_s,
+        # In front of the FastAPI app, not inside it: FastAPI matches routes (and KServe times every
+        # request) before any middleware runs, which costs more than a batched predict row.
+        lean_route = FastInferenceRoute(kserve_application(kserve_rest, self.model), model=self.model)
+        self._http = uvicorn.Server(
+            uvicorn.Config(
+                RestInstrumentation(lean_route, metrics=self.metrics, arrivals=self.arrivals),
+                log_config=None,  # logging is configured by our entry point and KServe, not uvicorn
+                timeout_graceful_shutdown=settings.grace_period_s,
+                timeout_keep_alive=_KEEP_ALIVE_S,
+            )
         )
         self._grpc = (
-            _InstrumentedGrpcServer(
+            _GrpcServer(
                 settings.grpc_port,
-                self._model_server,
+                dataplane,
+                repository,
                 GrpcInstrumentation(metrics=self.metrics, arrivals=self.arrivals),
                 settings.grace_period_s,
             )
@@ -122,24 +240,21 @@ class WrapperServer:
         )
 
     def run(self) -> None:
-        """Serve until SIGTERM or SIGINT, then drain and return."""
-        from kserve.model_server import app
+        """Serve until SIGTERM or SIGINT, then drain and return.
 
+        Raises:
+            AiServingError: a port cannot be bound.
+        """
         # One log line per request costs more CPU than a small model's predict; the metrics count requests.
         for per_request_logger in ("kserve.trace", "uvicorn.access"):
             logging.getLogger(per_request_logger).setLevel(logging.WARNING)
-        # In front of the FastAPI app, not inside it: FastAPI matches routes (and KServe times every
-        # request) before any middleware runs, which costs more than a batched predict row.
-        lean_route = FastInferenceRoute(app, model=self.model)
-        self._rest.config.app = RestInstrumentation(lean_route, metrics=self.metrics, arrivals=self.arrivals)
         import_frameworks(self.settings.model_dir)
         asyncio.run(self._serve())
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
         logger.info("signal %d: draining, then stopping", signum)
         self.model.stop()
-        # RESTServer exposes no stop for the single-process case; uvicorn's own flag drains it.
-        self._rest._server.should_exit = True
+        self._http.should_exit = True  # uvicorn's stop flag: it stops accepting and drains in-flight requests
 
     async def _load(self) -> None:
         loop = asyncio.get_running_loop()
@@ -148,25 +263,43 @@ class WrapperServer:
         except Exception:
             logger.exception("model %s failed to load or warm up; it stays not ready", self.settings.model_name)
 
+    async def _listen(self) -> tuple[socket.socket, dict[str, int | None]]:
+        """Bind every port; the REST socket listens (connections queue until uvicorn accepts them)."""
+        http_socket = _listen_http(self.settings.http_port, self._http.config.backlog)
+        ports: dict[str, int | None] = {"http": int(http_socket.getsockname()[1]), "grpc": None}
+        if self._grpc is not None:
+            try:
+                ports["grpc"] = await self._grpc.start()
+            except BaseException:
+                http_socket.close()
+                raise
+        for kind, port in ports.items():
+            if port is not None:
+                logger.info("listening on %s port %d", kind, port)
+        return http_socket, ports
+
     async def _serve(self) -> None:
         # uvicorn captures these signals while it runs and re-raises them when it stops;
         # our handler must be in place so the re-raise does not kill the process mid-drain.
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._request_stop)
+        http_socket, ports = await self._listen()
+        if self.settings.port_file is not None:
+            write_port_file(self.settings.port_file, ports)
         loader = asyncio.create_task(self._load(), name="model-load")
-        grpc_task: asyncio.Task[Any] | None = None
-        if self._grpc is not None:
-            grpc_task = asyncio.create_task(self._grpc.start(max_workers=4), name="grpc-server")
-        await self._rest.start()
+        await self._http.serve(sockets=[http_socket])
         self.model.stop()
-        if self._grpc is not None and grpc_task is not None:
+        if self._grpc is not None:
             await self._grpc.stop()
-            await asyncio.gather(grpc_task, return_exceptions=True)
         await self.model.batcher.drain()
         loader.cancel()
         logger.info("model server stopped")
 
 
 def serve(settings: ServerSettings) -> None:
-    """Start the wrapper server and block until it has drained after a stop signal."""
+    """Start the wrapper server and block until it has drained after a stop signal.
+
+    Raises:
+        AiServingError: the model directory holds no usable model, or a port cannot be bound.
+    """
     WrapperServer(settings).run()

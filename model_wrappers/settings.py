@@ -22,12 +22,14 @@ class ServerSettings:
     Attributes:
         model_dir: the directory holding ``MLmodel``.
         model_name: the name in request paths (``/v2/models/NAME/infer``).
-        http_port: the REST port (V1, V2, ``/metrics``).
-        grpc_port: the V2 gRPC port; ``None`` serves no gRPC.
+        http_port: the REST port (V1, V2, ``/metrics``); 0 binds a free port.
+        grpc_port: the V2 gRPC port (0 binds a free port); ``None`` serves no gRPC.
         max_batch_size: most rows in one predict call; 1 turns batching off.
         max_latency_ms: longest a request waits for others to join its batch.
         latency_buckets: the request-latency histogram's bucket bounds, in seconds.
         grace_period_s: how long shutdown waits for in-flight requests.
+        port_file: where to write the bound ports as JSON ``{"http": N, "grpc": N or null}`` once
+            every port listens; ``None`` writes none.
     """
 
     model_dir: Path = DEFAULT_MODEL_DIR
@@ -38,6 +40,7 @@ class ServerSettings:
     max_latency_ms: float = DEFAULT_MAX_LATENCY_MS
     latency_buckets: tuple[float, ...] = DEFAULT_LATENCY_BUCKETS
     grace_period_s: int = 30
+    port_file: Path | None = None
 
 
 def _buckets(text: str) -> tuple[float, ...]:
@@ -56,9 +59,19 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", help=f"directory that holds MLmodel (default {DEFAULT_MODEL_DIR})")
     parser.add_argument("--model-name", default="model", help="name in request paths (default: model)")
     parser.add_argument(
-        "--port", "--http-port", dest="http_port", type=int, default=DEFAULT_HTTP_PORT, help="REST port (default 8080)"
+        "--port",
+        "--http-port",
+        dest="http_port",
+        type=int,
+        default=DEFAULT_HTTP_PORT,
+        help="REST port; 0 binds a free one (default 8080)",
     )
-    parser.add_argument("--grpc-port", type=int, help="V2 gRPC port (default: no gRPC)")
+    parser.add_argument("--grpc-port", type=int, help="V2 gRPC port; 0 binds a free one (default: no gRPC)")
+    parser.add_argument(
+        "--port-file",
+        metavar="PATH",
+        help='once listening, write the bound ports to PATH as JSON {"http": N, "grpc": N or null}',
+    )
     parser.add_argument(
         "--max-batch-size",
         type=int,
@@ -86,7 +99,8 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     """Validate the parsed flags.
 
     Raises:
-        InvalidInputError: two different model directories, or a size, latency or port out of range.
+        InvalidInputError: two different model directories, a size, latency or port out of range, or a
+            port file in a directory that does not exist.
     """
     if args.model_dir and args.model_dir_positional and args.model_dir != args.model_dir_positional:
         raise InvalidInputError(
@@ -99,8 +113,13 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
     if args.max_latency_ms < 0:
         raise InvalidInputError(f"--max-latency-ms {args.max_latency_ms:g} must not be negative")
     for flag, port in (("--port", args.http_port), ("--grpc-port", args.grpc_port)):
-        if port is not None and not 0 < port < 65536:
-            raise InvalidInputError(f"{flag} {port} is not a TCP port (1-65535)")
+        if port is not None and not 0 <= port < 65536:
+            raise InvalidInputError(f"{flag} {port} is not a TCP port (1-65535, or 0 for a free one)")
+    port_file = Path(args.port_file) if args.port_file else None
+    if port_file is not None and not port_file.parent.is_dir():
+        raise InvalidInputError(
+            f"--port-file {port_file}: directory {port_file.parent} does not exist", hint="create it first"
+        )
     return ServerSettings(
         model_dir=model_dir,
         model_name=args.model_name,
@@ -110,4 +129,5 @@ def settings_from_args(args: argparse.Namespace) -> ServerSettings:
         max_latency_ms=args.max_latency_ms,
         latency_buckets=args.latency_buckets,
         grace_period_s=args.grace_period,
+        port_file=port_file,
     )

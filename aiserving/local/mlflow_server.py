@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import requests
 
-from serving_core.processes import LocalProcess, free_port, launch_and_wait
+from serving_core.processes import LocalProcess, announced_port, launch_and_wait, log_size
+
+# MLflow 3 serves through uvicorn, which logs the port it bound.
+_LISTENING = re.compile(r"Uvicorn running on https?://[^\s]+:(\d+)")
 
 
 class LocalMlflowServer(LocalProcess):
     """Run ``mlflow server`` with its state under ``state_dir`` until closed.
 
     The state (sqlite database and artifacts) survives restarts, so a second
-    start sees every model registered before.
+    start sees every model registered before. Each start binds a port of the
+    kernel's choosing, read back from the log into :attr:`port`.
     """
 
-    def __init__(self, state_dir: Path, port: int | None = None, startup_timeout_s: float = 120.0) -> None:
+    def __init__(self, state_dir: Path, startup_timeout_s: float = 120.0) -> None:
         """Remember where state lives; nothing starts before :meth:`start`."""
         self.state_dir = state_dir.absolute()
-        self.port = port or free_port()
+        self.port = 0
         self.startup_timeout_s = startup_timeout_s
 
     @property
@@ -41,14 +46,20 @@ class LocalMlflowServer(LocalProcess):
         command = [
             sys.executable, "-m", "mlflow", "server",
             "--host", "127.0.0.1",
-            "--port", str(self.port),
+            "--port", "0",
             "--workers", "1",
             "--backend-store-uri", f"sqlite:///{self.state_dir / 'mlflow.db'}",
             "--artifacts-destination", str(self.state_dir / "artifacts"),
             "--serve-artifacts",
         ]  # fmt: skip
+        new_lines = log_size(log_path)
+
+        def ready() -> bool:
+            self.port = announced_port(log_path, _LISTENING, after=new_lines) or 0
+            return self.port != 0 and self._healthy()
+
         self._process = launch_and_wait(
-            command, log_path=log_path, ready=self._healthy, what="mlflow server",
+            command, log_path=log_path, ready=ready, what="mlflow server",
             timeout_s=self.startup_timeout_s, cwd=self.state_dir,
         )  # fmt: skip
         return self

@@ -7,6 +7,7 @@ filesystem storage, address, and optionally htpasswd auth, TLS or token auth.
 
 from __future__ import annotations
 
+import re
 import secrets
 import warnings
 from dataclasses import dataclass
@@ -16,7 +17,10 @@ from typing import Any
 import requests
 import yaml
 
-from serving_core.processes import LocalProcess, free_port, launch_and_wait
+from serving_core.processes import LocalProcess, announced_port, launch_and_wait, log_size
+
+# "listening on 127.0.0.1:NNNN" (", tls" follows with TLS on); distribution logs it at info level.
+_LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class LocalRegistry(LocalProcess):
         startup_timeout_s: float = 30.0,
     ) -> None:
         self.state_dir = state_dir.absolute()
-        self.port = free_port()
+        self.port = 0  # the port the kernel gave; known once started
         self.htpasswd = htpasswd
         self.tls = tls
         self.token = token
@@ -72,12 +76,13 @@ class LocalRegistry(LocalProcess):
 
     def config(self) -> dict[str, Any]:
         """The registry configuration this instance runs with."""
-        http: dict[str, Any] = {"addr": self.host, "secret": secrets.token_hex(16)}
+        http: dict[str, Any] = {"addr": "127.0.0.1:0", "secret": secrets.token_hex(16)}
         if self.tls:
             http["tls"] = {"certificate": str(self.tls[0]), "key": str(self.tls[1])}
         config: dict[str, Any] = {
             "version": 0.1,
-            "log": {"level": "warn"},
+            # info: the level of the line that says which port was bound; it also logs one line per request.
+            "log": {"level": "info"},
             "storage": {"filesystem": {"rootdirectory": str(self.state_dir / "storage")}, "delete": {"enabled": True}},
             "http": http,
         }
@@ -109,8 +114,14 @@ class LocalRegistry(LocalProcess):
         config_path = self.state_dir / "config.yml"
         config_path.write_text(yaml.safe_dump(self.config()), encoding="utf-8")
         log_path = self.state_dir / "registry.log"
+        new_lines = log_size(log_path)
+
+        def ready() -> bool:
+            self.port = announced_port(log_path, _LISTENING, after=new_lines) or 0
+            return self.port != 0 and self._ready()
+
         self._process = launch_and_wait(
-            ["docker-registry", "serve", str(config_path)], log_path=log_path, ready=self._ready,
+            ["docker-registry", "serve", str(config_path)], log_path=log_path, ready=ready,
             what="docker-registry", timeout_s=self.startup_timeout_s,
         )  # fmt: skip
         return self

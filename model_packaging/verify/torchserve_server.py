@@ -14,7 +14,7 @@ from pathlib import Path
 import requests
 
 from serving_core.errors import RemoteServiceError
-from serving_core.processes import LocalProcess, free_port, launch_and_wait
+from serving_core.processes import LocalProcess, launch, listening_ports, wait_ready
 
 
 def find_torchserve() -> str | None:
@@ -38,11 +38,10 @@ class TorchServeServer(LocalProcess):
     stop_grace_s = 20.0
 
     def __init__(self, work_dir: Path, startup_timeout_s: float = 180.0) -> None:
-        """Pick free ports; nothing starts before :meth:`start`."""
+        """Remember where it works; nothing starts before :meth:`start`, which learns the port."""
         self.work_dir = work_dir
         self.model_store = work_dir / "model-store"
-        self.inference_port = free_port()
-        self.management_port = free_port()
+        self.port = 0  # inference and management API; known once started
         self.startup_timeout_s = startup_timeout_s
 
     @property
@@ -53,19 +52,22 @@ class TorchServeServer(LocalProcess):
     @property
     def management_url(self) -> str:
         """Base URL of the management API."""
-        return f"http://127.0.0.1:{self.management_port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def infer_url(self, name: str) -> str:
         """The V2 infer path of model ``name``: the one KServe's torchserve wrapper calls."""
-        return f"http://127.0.0.1:{self.inference_port}/v2/models/{name}/infer"
+        return f"http://127.0.0.1:{self.port}/v2/models/{name}/infer"
 
     def _properties(self) -> str:
+        # Port 0 everywhere: TorchServe binds what the kernel gives but logs only the address it was given,
+        # so the port is found among the listening sockets of its process group. The inference and management
+        # addresses are equal, so one listener serves both APIs.
         properties = {
-            "inference_address": f"http://127.0.0.1:{self.inference_port}",
-            "management_address": self.management_url,
-            "metrics_address": f"http://127.0.0.1:{free_port()}",
-            "grpc_inference_port": str(free_port()),
-            "grpc_management_port": str(free_port()),
+            "inference_address": "http://127.0.0.1:0",
+            "management_address": "http://127.0.0.1:0",
+            "metrics_address": "http://127.0.0.1:0",
+            "grpc_inference_port": "0",
+            "grpc_management_port": "0",
             "model_store": str(self.model_store),
             "disable_token_authorization": "true",
             "enable_model_api": "true",
@@ -74,10 +76,10 @@ class TorchServeServer(LocalProcess):
         }
         return "".join(f"{key}={value}\n" for key, value in properties.items())
 
-    def _ready(self) -> bool:
+    @staticmethod
+    def _pings(port: int) -> bool:
         try:
-            url = f"http://127.0.0.1:{self.inference_port}/ping"
-            return requests.get(url, timeout=2).status_code == 200
+            return requests.get(f"http://127.0.0.1:{port}/ping", timeout=2).status_code == 200
         except requests.RequestException:
             return False
 
@@ -105,16 +107,15 @@ class TorchServeServer(LocalProcess):
             "METRICS_LOCATION": str(self.work_dir / "logs"),
         }
         # Its own session: stopping it also stops the Java frontend and the workers it spawns.
-        self._process = launch_and_wait(
-            command,
-            log_path=self.log_path,
-            ready=self._ready,
-            what="TorchServe",
-            timeout_s=self.startup_timeout_s,
-            cwd=self.work_dir,
-            env=environment,
-            own_session=True,
-        )
+        process = launch(command, log_path=self.log_path, cwd=self.work_dir, env=environment, own_session=True)
+
+        def ready() -> bool:
+            # The metrics and gRPC listeners do not answer /ping.
+            self.port = next((port for port in sorted(listening_ports(process)) if self._pings(port)), 0)
+            return self.port != 0
+
+        wait_ready(process, ready, log_path=self.log_path, what="TorchServe", timeout_s=self.startup_timeout_s)
+        self._process = process
         return self
 
     def register(self, mar: Path, name: str) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from model_packaging.verify.report import CheckResult
-from serving_core.processes import LocalProcess, free_port, launch_and_wait, log_tail
+from serving_core.processes import LocalProcess, launch, listening_ports, log_tail, wait_ready
 
 TRITON_DIR_ENV = "AISERVING_TRITON_DIR"
 _VENV = ".venv-triton"
@@ -49,16 +49,17 @@ class TritonValidator(LocalProcess):
         """Remember where the binary is and where the scratch repository goes."""
         self.install_dir = install_dir
         self.work_dir = work_dir
-        self.port = free_port()
+        self.port = 0  # the HTTP port the kernel gave; known once started
 
     @property
     def log_path(self) -> Path:
         """The server's log file."""
         return self.work_dir / "tritonserver.log"
 
-    def _live(self) -> bool:
+    @staticmethod
+    def _live(port: int) -> bool:
         try:
-            return requests.get(f"http://127.0.0.1:{self.port}/v2/health/live", timeout=2).status_code == 200
+            return requests.get(f"http://127.0.0.1:{port}/v2/health/live", timeout=2).status_code == 200
         except requests.RequestException:
             return False
 
@@ -70,6 +71,9 @@ class TritonValidator(LocalProcess):
         """
         repository = self.work_dir / "repository"
         repository.mkdir(parents=True, exist_ok=True)
+        # --http-port=0 binds a port of the kernel's choosing, but the log names port 0, so the port is read
+        # from the process's listening sockets. gRPC is off: only HTTP is used, and two port-0 services are
+        # refused as "the same address and port".
         command = [
             str(self.install_dir / "bin" / "tritonserver"),
             f"--model-repository={repository}",
@@ -77,14 +81,18 @@ class TritonValidator(LocalProcess):
             "--model-control-mode=explicit",
             "--exit-on-error=false",
             "--http-address=127.0.0.1",
-            f"--http-port={self.port}",
-            "--grpc-address=127.0.0.1",
-            f"--grpc-port={free_port()}",
+            "--http-port=0",
+            "--allow-grpc=false",
             "--allow-metrics=false",
         ]
-        self._process = launch_and_wait(
-            command, log_path=self.log_path, ready=self._live, what="tritonserver", timeout_s=60, cwd=self.work_dir
-        )
+        process = launch(command, log_path=self.log_path, cwd=self.work_dir)
+
+        def ready() -> bool:
+            self.port = next((port for port in sorted(listening_ports(process)) if self._live(port)), 0)
+            return self.port != 0
+
+        wait_ready(process, ready, log_path=self.log_path, what="tritonserver", timeout_s=60)
+        self._process = process
         return self
 
     def validate(self, model_dir: Path) -> CheckResult:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from serving_core.processes import LocalProcess, free_port, launch_and_wait
+from serving_core.processes import LocalProcess, launch_and_wait, port_from_file
 
 
 def missing_reason() -> str | None:
@@ -23,11 +23,11 @@ class WrapperServer(LocalProcess):
     """``python -m model_wrappers`` serving one package directory."""
 
     def __init__(self, model_dir: Path, name: str, log_path: Path, startup_timeout_s: float = 120.0) -> None:
-        """Pick free ports; nothing starts before :meth:`start`."""
+        """Remember what to serve; nothing starts before :meth:`start`, which learns the ports."""
         self.model_dir = model_dir
         self.name = name
         self.log_path = log_path
-        self.http_port = free_port()
+        self.http_port = 0
         self.startup_timeout_s = startup_timeout_s
 
     @property
@@ -35,7 +35,15 @@ class WrapperServer(LocalProcess):
         """The V2 infer endpoint of the served model."""
         return f"http://127.0.0.1:{self.http_port}/v2/models/{self.name}/infer"
 
+    @property
+    def port_file(self) -> Path:
+        """Where the server writes the ports it bound (``{"http": ..., "grpc": ...}``) once listening."""
+        return self.log_path.with_name(f"{self.log_path.stem}.ports.json")
+
     def _ready(self) -> bool:
+        self.http_port = port_from_file(self.port_file) or 0
+        if self.http_port == 0:
+            return False
         try:
             url = f"http://127.0.0.1:{self.http_port}/v2/models/{self.name}/ready"
             return requests.get(url, timeout=2).status_code == 200
@@ -56,9 +64,11 @@ class WrapperServer(LocalProcess):
             sys.executable, "-m", "model_wrappers",
             "--model-dir", str(self.model_dir),
             "--model-name", self.name,
-            "--http-port", str(self.http_port),
-            "--grpc-port", str(free_port()),
+            "--http-port", "0",
+            "--grpc-port", "0",
+            "--port-file", str(self.port_file),
         ]  # fmt: skip
+        self.port_file.unlink(missing_ok=True)  # left by an earlier run with this log path
         self._process = launch_and_wait(
             command, log_path=self.log_path, ready=self._ready, what="model_wrappers",
             timeout_s=self.startup_timeout_s, env=environment,

@@ -15,9 +15,9 @@ from mlflow.tracking import MlflowClient
 from aiserving.local.mlflow_server import LocalMlflowServer
 from mlflow_source import Lineage, RegistryConnection, content_digest, download_model, resolve_model
 from serving_core.errors import InvalidInputError, NotFoundError, UnreachableError
-from serving_core.processes import free_port
 from tests.conftest import REPO_ROOT
 from tests.support.mlflow_models import RegisteredModel, log_pyfunc
+from tests.support.ports import port_of, refusing_socket
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -160,10 +160,11 @@ def test_unknown_alias_lists_existing(registered_models, connection, tmp_path: P
 
 
 def test_unreachable_registry_names_uri_and_timeout(tmp_path: Path) -> None:
-    uri = f"http://127.0.0.1:{free_port()}"
-    connection = RegistryConnection.from_settings(uri, timeout_s=2)
-    with pytest.raises(UnreachableError) as caught:
-        download_model("models:/sk-iris/1", tmp_path / "out", connection)
+    with refusing_socket() as unreachable:
+        uri = f"http://127.0.0.1:{port_of(unreachable)}"
+        connection = RegistryConnection.from_settings(uri, timeout_s=2)
+        with pytest.raises(UnreachableError) as caught:
+            download_model("models:/sk-iris/1", tmp_path / "out", connection)
     assert uri in str(caught.value)
     assert "2 s" in str(caught.value)
     assert "MLFLOW_TRACKING_URI" in str(caught.value)
@@ -181,9 +182,10 @@ def test_malformed_uri_via_cli_exits_2_and_writes_nothing(tmp_path: Path) -> Non
 def test_non_empty_output_dir_is_refused_before_any_request(tmp_path: Path) -> None:
     (tmp_path / "keep.txt").write_text("mine")
     # An unreachable registry proves the check happens before talking to it.
-    connection = RegistryConnection.from_settings(f"http://127.0.0.1:{free_port()}", timeout_s=1)
-    with pytest.raises(InvalidInputError, match="not empty"):
-        download_model("models:/sk-iris/1", tmp_path, connection)
+    with refusing_socket() as unreachable:
+        connection = RegistryConnection.from_settings(f"http://127.0.0.1:{port_of(unreachable)}", timeout_s=1)
+        with pytest.raises(InvalidInputError, match="not empty"):
+            download_model("models:/sk-iris/1", tmp_path, connection)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 

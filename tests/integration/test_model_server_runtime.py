@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import signal
 import subprocess
@@ -10,12 +12,18 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+import grpc
 import numpy as np
 import pytest
 import requests
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc as pb_grpc
 
+from serving_core.processes import log_tail, stop_process, wait_until
 from tests.conftest import REPO_ROOT, in_ci
 from tests.support.prometheus import local_prometheus
 from tests.support.served_models import RunningServer, running_server, save_sleeper, save_slow_sum, scrape
@@ -190,3 +198,69 @@ def test_cli_serve_rejects_a_directory_without_mlmodel(tmp_path: Path) -> None:
     )
     assert result.returncode == 3
     assert f"error: {tmp_path} holds no MLmodel file" in result.stderr
+
+
+@contextmanager
+def server_on_port_zero(model_dir: Path, name: str, log_dir: Path) -> Iterator[tuple[RunningServer, dict[str, Any]]]:
+    """``python -m model_wrappers --port 0 --grpc-port 0 --port-file F``; yields the server and F's JSON."""
+    port_file = log_dir / f"{name}.ports.json"
+    log_path = log_dir / f"{name}-port-zero.log"
+    command = [sys.executable, "-m", "model_wrappers", "--model-dir", str(model_dir), "--model-name", name]
+    command += ["--port", "0", "--grpc-port", "0", "--port-file", str(port_file)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        )
+    try:
+        try:
+            wait_until(port_file.exists, timeout_s=120, what=f"the port file of {name}", process=process)
+        except Exception as error:
+            raise AssertionError(f"{error}\n{log_tail(log_path)}") from error
+        ports = json.loads(port_file.read_text())
+        yield RunningServer(name, ports["http"], ports["grpc"], process, log_path), ports
+    finally:
+        stop_process(process)
+
+
+def grpc_infer(server: RunningServer, rows: np.ndarray) -> pb.ModelInferResponse:
+    tensor = pb.ModelInferRequest.InferInputTensor(
+        name="input_0",
+        datatype="FP64",
+        shape=list(rows.shape),
+        contents=pb.InferTensorContents(fp64_contents=rows.ravel()),
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        return stub.ModelInfer(pb.ModelInferRequest(model_name=server.name, inputs=[tensor]), timeout=30)
+
+
+def test_port_zero_serves_on_the_ports_in_the_port_file(sum_dir: Path, tmp_path: Path) -> None:
+    with server_on_port_zero(sum_dir, "slow-sum", tmp_path) as (server, ports):
+        assert sorted(ports) == ["grpc", "http"]
+        assert all(isinstance(port, int) and port > 0 for port in ports.values())
+        assert ports["http"] != ports["grpc"]
+        log = server.log_path.read_text(errors="replace")
+        assert f"listening on http port {ports['http']}" in log
+        assert f"listening on grpc port {ports['grpc']}" in log
+        assert server.live()  # listening when the file appears, before the model is ready
+        wait_until(server.ready, timeout_s=120, what="model slow-sum", process=server.process)
+        rows = np.array([[1.0, 2.0, 3.0]])
+        response = post(server, rows)
+        assert response.status_code == 200, response.text
+        assert response.json()["outputs"][0]["data"] == [12.0]
+        assert list(grpc_infer(server, rows).outputs[0].contents.fp64_contents) == [12.0]
+
+
+def test_grpc_inference_before_warm_up_is_unavailable(tmp_path: Path) -> None:
+    model_dir = save_slow_sum(tmp_path / "model", warmup_fails=True)
+    with server_on_port_zero(model_dir, "no-warmup", tmp_path) as (server, _):
+        wait_until(
+            lambda: "failed to load or warm up" in server.log_path.read_text(errors="replace"),
+            timeout_s=120,
+            what="the failed warm-up",
+            process=server.process,
+        )
+        with pytest.raises(grpc.RpcError) as raised:
+            grpc_infer(server, np.ones((1, 3)))
+        assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert raised.value.details() == "Model with name no-warmup is not ready."

@@ -12,9 +12,9 @@ import pytest
 
 from aiserving.pipeline_ops.triggers import schedule_run, submit_run
 from serving_core.errors import InvalidInputError, PermissionDeniedError, UnreachableError
-from serving_core.processes import free_port
 from tests.conftest import REPO_ROOT
 from tests.support.kfp_api import KfpApiStandIn
+from tests.support.ports import port_of, refusing_socket
 
 
 @pytest.fixture
@@ -104,6 +104,7 @@ def test_refused_token_is_a_permission_error(kfp_api: KfpApiStandIn, monkeypatch
 
 
 def test_unreachable_host_names_it() -> None:
-    host = f"http://127.0.0.1:{free_port()}"
-    with pytest.raises(UnreachableError, match=f"Kubeflow Pipelines at {host} is unreachable"):
-        submit_run("canary-control", host, {}, timeout_s=2)
+    with refusing_socket() as unreachable:
+        host = f"http://127.0.0.1:{port_of(unreachable)}"
+        with pytest.raises(UnreachableError, match=f"Kubeflow Pipelines at {host} is unreachable"):
+            submit_run("canary-control", host, {}, timeout_s=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -12,7 +13,9 @@ from pathlib import Path
 import requests
 import yaml
 
-from serving_core.processes import free_port, log_tail, stop_process, wait_until
+from serving_core.processes import announced_port, log_tail, stop_process, wait_for, wait_until
+
+_LISTENING = re.compile(r'msg="Listening on" address=127\.0\.0\.1:(\d+)')
 
 
 @dataclass
@@ -44,7 +47,6 @@ def local_prometheus(work_dir: Path, targets: list[str], scrape_interval: str = 
     binary = shutil.which("prometheus")
     if binary is None:
         raise FileNotFoundError("prometheus is not installed: apt-get install prometheus (make system-deps)")
-    port = free_port()
     config = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "scrape_configs": [{"job_name": "model-server", "static_configs": [{"targets": targets}]}],
@@ -56,13 +58,12 @@ def local_prometheus(work_dir: Path, targets: list[str], scrape_interval: str = 
         binary,
         f"--config.file={config_path}",
         f"--storage.tsdb.path={work_dir / 'data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.listen-address=127.0.0.1:0",
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
 
-    def ready() -> bool:
+    def ready(url: str) -> bool:
         try:
             return requests.get(f"{url}/-/ready", timeout=2).status_code == 200
         except requests.ConnectionError:
@@ -70,7 +71,11 @@ def local_prometheus(work_dir: Path, targets: list[str], scrape_interval: str = 
 
     try:
         try:
-            wait_until(ready, timeout_s=60, what="prometheus", process=process)
+            port = wait_for(
+                lambda: announced_port(log_path, _LISTENING), timeout_s=60, what="prometheus", process=process
+            )
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda: ready(url), timeout_s=60, what="prometheus", process=process)
         except Exception as error:
             raise AssertionError(f"{error}\n{log_tail(log_path)}") from error
         yield LocalPrometheus(url)

@@ -17,7 +17,9 @@ import pandas as pd
 import requests
 from mlflow.models import infer_signature
 
-from serving_core.processes import free_port, log_tail, stop_process, wait_until
+# ``wait_for`` is a parameter of running_server.
+from serving_core.processes import log_tail, port_from_file, stop_process, wait_until
+from serving_core.processes import wait_for as wait_for_value
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,22 +110,28 @@ def running_server(
     grpc: bool = False,
     wait_for: str = "ready",
 ) -> Iterator[RunningServer]:
-    """Start ``python -m model_wrappers`` and stop it afterwards; waits for readiness (or liveness)."""
-    http_port = free_port()
-    grpc_port = free_port() if grpc else None
+    """Start ``python -m model_wrappers`` and stop it afterwards; waits for readiness (or liveness).
+
+    The server binds ports of the kernel's choosing and writes them to a port file once listening.
+    """
+    port_file = log_dir / f"{name}-ports.json"
+    port_file.unlink(missing_ok=True)
     command = [sys.executable, "-m", "model_wrappers", "--model-dir", str(model_dir), "--model-name", name]
-    command += ["--http-port", str(http_port), *extra_args]
-    if grpc_port is not None:
-        command += ["--grpc-port", str(grpc_port)]
+    command += ["--http-port", "0", *extra_args]
+    if grpc:
+        command += ["--grpc-port", "0"]
+    command += ["--port-file", str(port_file)]
     log_path = log_dir / f"{name}-server.log"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
-    server = RunningServer(name, http_port, grpc_port, process, log_path)
     try:
-        check = server.ready if wait_for == "ready" else server.live
         try:
-            wait_until(check, timeout_s=120, what=f"model server {name}", process=process)
+            what = f"model server {name}"
+            http_port = wait_for_value(lambda: port_from_file(port_file), timeout_s=120, what=what, process=process)
+            server = RunningServer(name, http_port, port_from_file(port_file, "grpc"), process, log_path)
+            check = server.ready if wait_for == "ready" else server.live
+            wait_until(check, timeout_s=120, what=what, process=process)
         except Exception as error:
             raise AssertionError(f"{error}\n{log_tail(log_path)}") from error
         yield server

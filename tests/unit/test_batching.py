@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from model_wrappers.batching import AdaptiveBatcher
+from model_wrappers.batching import AdaptiveBatcher, DrainingError
 from model_wrappers.decode import Arrays
 from model_wrappers.metrics import ServingMetrics
 from serving_core.errors import InvalidInputError
@@ -126,3 +126,45 @@ def test_drain_finishes_queued_work_then_refuses() -> None:
 def test_invalid_limits_are_rejected() -> None:
     with pytest.raises(InvalidInputError, match="max batch size must be at least 1, got 0"):
         AdaptiveBatcher(RecordingSum(), max_batch_size=0, max_latency_s=0.0, metrics=metrics())
+
+
+def test_drain_waits_on_the_last_batch_without_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_sleep = asyncio.sleep
+
+    async def yield_only(delay: float, result: object = None) -> object:
+        assert delay == 0, f"something polled with asyncio.sleep({delay})"
+        return await real_sleep(0, result)
+
+    monkeypatch.setattr(asyncio, "sleep", yield_only)
+    predict = RecordingSum(pause_s=0.05)
+    batcher = AdaptiveBatcher(predict, max_batch_size=2, max_latency_s=0.0, metrics=metrics())
+
+    async def scenario() -> tuple[list[Arrays | BaseException], BaseException | None]:
+        pending = asyncio.gather(*(batcher.submit(request_rows(0), 1) for _ in range(5)), return_exceptions=True)
+        await asyncio.sleep(0)
+        await asyncio.gather(batcher.drain(), batcher.drain())  # a second drain waits on the same event
+        assert pending.done()  # every caller had its answer when drain returned
+        try:
+            await batcher.submit(request_rows(0), 1)
+        except DrainingError as error:
+            return await pending, error
+        return await pending, None
+
+    results, refused = asyncio.run(scenario())
+    assert all(isinstance(result, dict) for result in results)
+    assert sum(predict.calls) == 5
+    assert isinstance(refused, RuntimeError)
+    assert str(refused) == "the model server is shutting down"
+
+
+def test_drain_of_an_idle_batcher_returns_at_once() -> None:
+    batcher = AdaptiveBatcher(RecordingSum(pause_s=0), max_batch_size=2, max_latency_s=0.0, metrics=metrics())
+
+    async def scenario() -> None:
+        await batcher.submit(request_rows(0), 1)  # the worker now waits for the next caller
+        await asyncio.wait_for(batcher.drain(), timeout=5)
+        await asyncio.wait_for(
+            AdaptiveBatcher(RecordingSum(), max_batch_size=1, max_latency_s=0.0, metrics=metrics()).drain(), timeout=5
+        )
+
+    asyncio.run(scenario())

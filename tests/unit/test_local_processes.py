@@ -1,12 +1,28 @@
-"""Stopping local server processes: a process started in its own session takes its children with it."""
+"""Local server processes: learning the port a server bound, and stopping it (with its children)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import sys
 import time
 from pathlib import Path
 
-from serving_core.processes import launch_and_wait, stop_process
+import pytest
+import requests
+
+from serving_core.errors import OperationTimeoutError
+from serving_core.processes import (
+    announced_port,
+    launch,
+    launch_and_wait,
+    listening_ports,
+    log_size,
+    port_from_file,
+    stop_process,
+    wait_for,
+)
 
 
 def _alive(pid: int) -> bool:
@@ -49,3 +65,49 @@ def test_without_own_session_only_the_process_is_stopped(tmp_path: Path) -> None
         assert _alive(child)  # the old behaviour for every other server: its children are its own business
     finally:
         os.kill(child, 9)
+
+
+def test_announced_port_reads_only_the_lines_of_the_new_run(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    pattern = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+    assert announced_port(log, pattern) is None
+    log.write_text('msg="listening on 127.0.0.1:4000"\n')  # an earlier run in the same log
+    restart = log_size(log)
+    assert announced_port(log, pattern, after=restart) is None
+    with log.open("a") as appended:
+        appended.write('starting\nmsg="listening on 127.0.0.1:5000, tls"\n')
+    assert announced_port(log, pattern, after=restart) == 5000
+
+
+def test_port_from_file(tmp_path: Path) -> None:
+    path = tmp_path / "ports.json"
+    assert port_from_file(path) is None
+    path.write_text(json.dumps({"http": 8123, "grpc": None}))
+    assert port_from_file(path) == 8123
+    assert port_from_file(path, "grpc") is None
+
+
+def test_listening_ports_finds_the_port_a_child_of_the_group_bound(tmp_path: Path) -> None:
+    server = f"{sys.executable} -m http.server --bind 127.0.0.1 0"
+    process = launch_and_wait(
+        ["sh", "-c", f"{server} & wait"],  # the listener is a child, as TorchServe's Java frontend is
+        log_path=tmp_path / "server.log",
+        ready=lambda: True,
+        what="shell",
+        timeout_s=10,
+        own_session=True,
+    )
+    try:
+        port = wait_for(
+            lambda: next(iter(listening_ports(process)), None), timeout_s=20, what="server", process=process
+        )
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+    finally:
+        stop_process(process, grace_s=5)
+
+
+def test_wait_for_fails_when_the_process_exits_first(tmp_path: Path) -> None:
+    process = launch(["true"], log_path=tmp_path / "log")
+    process.wait()
+    with pytest.raises(OperationTimeoutError, match="exited with code 0"):
+        wait_for(lambda: None, timeout_s=5, what="server", process=process)

@@ -58,3 +58,23 @@ def test_defaults_serve_mnt_models_on_8080_without_grpc() -> None:
 def test_bad_flags_name_the_value(argv: list[str], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         settings_from_args(build_parser().parse_args(argv))
+
+
+def test_port_zero_binds_ephemeral_ports_and_reports_them_in_a_port_file(tmp_path: Path) -> None:
+    port_file = tmp_path / "ports.json"
+    args = build_parser().parse_args(["--port", "0", "--grpc-port", "0", "--port-file", str(port_file)])
+    assert settings_from_args(args) == ServerSettings(http_port=0, grpc_port=0, port_file=port_file)
+    serve_args = build_cli_parser().parse_args(["serve", "/pkg", "--port", "0", "--port-file", str(port_file)])
+    assert settings_from_args(serve_args).port_file == port_file
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--grpc-port", "-1"], r"--grpc-port -1 is not a TCP port \(1-65535, or 0 for a free one\)"),
+        (["--port-file", "/no/such/dir/ports.json"], "--port-file /no/such/dir/ports.json: directory /no/such/dir"),
+    ],
+)
+def test_bad_port_flags_name_the_value(argv: list[str], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        settings_from_args(build_parser().parse_args(argv))

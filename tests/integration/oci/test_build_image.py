@@ -18,10 +18,10 @@ from kserve_storage import Storage
 from aiserving.local.registry import LocalRegistry
 from oci_images import build_image
 from oci_images.registry import RegistryClient
-from serving_core.processes import free_port
 from tests.conftest import REPO_ROOT
 from tests.integration.oci.conftest import SecureRegistry, TokenRegistry
 from tests.support.oci import dockerconfigjson, make_package, skopeo, skopeo_json, snapshot
+from tests.support.ports import port_of, refusing_socket
 from tests.support.tools import require_tools
 
 
@@ -399,16 +399,17 @@ def test_bad_inputs_fail_with_clear_errors_and_write_nothing(registry: LocalRegi
     catalog = requests.get(f"{registry.url}/v2/_catalog", timeout=10).json()["repositories"]
     assert "models/escaping" not in catalog
 
-    unreachable_port = free_port()
-    unreachable = run_cli(
-        "build-image",
-        str(make_package(tmp_path / "ok")),
-        "--image",
-        f"127.0.0.1:{unreachable_port}/m:v1",
-        "--base-image",
-        "scratch",
-        "--insecure",
-    )
+    with refusing_socket() as refusing:
+        unreachable_port = port_of(refusing)
+        unreachable = run_cli(
+            "build-image",
+            str(make_package(tmp_path / "ok")),
+            "--image",
+            f"127.0.0.1:{unreachable_port}/m:v1",
+            "--base-image",
+            "scratch",
+            "--insecure",
+        )
     assert unreachable.returncode == 6
     assert f"registry 127.0.0.1:{unreachable_port} cannot be reached at http://127.0.0.1:{unreachable_port}" in (
         unreachable.stderr

@@ -33,13 +33,13 @@ import yaml
 
 from inference_services.crd_validation import schema_errors
 from inference_services.versions import KServeVersion
-from serving_core.processes import free_port
 from tests.support.kube_api.errors import ApiStatusError, invalid
 from tests.support.kube_api.faults import Fault, FaultInjector
 from tests.support.kube_api.merge_patch import apply_merge_patch
 from tests.support.kube_api.request_log import RequestLog, RequestRecord
 from tests.support.kube_api.resources import BY_PATH, INFERENCE_SERVICES, ResourceType
 from tests.support.kube_api.store import ObjectStore, matches, selector_dict
+from tests.support.ports import port_of, refusing_socket
 
 _PATH = re.compile(
     r"^/(?:api/(?P<core_version>v1)|apis/(?P<group>[^/]+)/(?P<version>[^/]+))"
@@ -88,9 +88,11 @@ class KubeApiServer:
         self.faults = FaultInjector()
         self.crd_version = KServeVersion.parse(crd_version)
         self.bookmark_interval_s = bookmark_interval_s
-        self.port = free_port()
         self.stopping = threading.Event()
-        self._http = ThreadingHTTPServer(("127.0.0.1", self.port), _handler_for(self))
+        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self.port = self._http.server_port
+        # The kubeconfig's other cluster: a port nobody can listen on while this server runs.
+        self._elsewhere = refusing_socket()
         self._http.daemon_threads = True
         self._thread = threading.Thread(target=self._http.serve_forever, name="kube-api", daemon=True)
 
@@ -106,6 +108,7 @@ class KubeApiServer:
         self.stopping.set()
         self._http.shutdown()
         self._http.server_close()
+        self._elsewhere.close()
         self._thread.join(timeout=5)
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
@@ -115,7 +118,7 @@ class KubeApiServer:
             "kind": "Config",
             "clusters": [
                 {"name": "test", "cluster": {"server": self.url}},
-                {"name": "elsewhere", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}},
+                {"name": "elsewhere", "cluster": {"server": f"http://127.0.0.1:{port_of(self._elsewhere)}"}},
             ],
             "users": [{"name": "tester", "user": {"token": "test-token"}}],
             "contexts": [
