@@ -23,4 +23,6 @@ def build_image(package: dsl.Input[dsl.Model], image: str, image_format: str, in
     """
     from aiserving.steps.build_image import build_image_step
 
-    return build_image_step(package, image, image_format, insecure_registry)
+    return build_image_step(
+        package=package, image=image, image_format=image_format, insecure_registry=insecure_registry
+    )

@@ -24,4 +24,7 @@ def check_alias_change(
     """
     from aiserving.steps.alias_change import alias_changed_step
 
-    return alias_changed_step(model_uri, tracking_uri, registry_uri, isvc_name, namespace, target)
+    return alias_changed_step(
+        model_uri=model_uri, tracking_uri=tracking_uri, registry_uri=registry_uri, isvc_name=isvc_name,
+        namespace=namespace, target=target,
+    )  # fmt: skip

@@ -6,6 +6,8 @@ from components.artifacts import InferenceService
 from components.image import COMPONENTS_IMAGE
 
 
+# KFP reads a component's inputs from its own signature, so this repeats DeployParameters' fields;
+# tests/unit/test_pipeline_params.py keeps the two equal.
 @dsl.component(base_image=COMPONENTS_IMAGE, install_kfp_package=False)
 def deploy_inference_service(
     package: dsl.Input[dsl.Model],
@@ -17,7 +19,7 @@ def deploy_inference_service(
     gpu_count: int,
     gpu_resource: str,
     canary_percent: int,
-    deployment_overrides: dict,
+    deployment_overrides: dict[str, object],
     target: str,
     wait_timeout_s: int,
     pipeline_run: str,
@@ -49,9 +51,12 @@ def deploy_inference_service(
     Returns:
         The InferenceService URL, or the manifest path with target render.
     """
-    from aiserving.steps.deploy import deploy_step
+    from aiserving.steps.deploy import DeployParameters, deploy_step
 
-    return deploy_step(
-        package, image_ref, image_format, isvc_name, namespace, deployment_mode, gpu_count, gpu_resource,
-        canary_percent, deployment_overrides, target, wait_timeout_s, pipeline_run, inference_service, manifest,
+    parameters = DeployParameters(
+        image_ref=image_ref, image_format=image_format, isvc_name=isvc_name, namespace=namespace,
+        deployment_mode=deployment_mode, gpu_count=gpu_count, gpu_resource=gpu_resource,
+        canary_percent=canary_percent, deployment_overrides=deployment_overrides, target=target,
+        wait_timeout_s=wait_timeout_s, pipeline_run=pipeline_run,
     )  # fmt: skip
+    return deploy_step(parameters, package=package, inference_service=inference_service, manifest=manifest)

@@ -25,4 +25,4 @@ def deployment_report(
     """
     from aiserving.steps.report import report_step
 
-    report_step(model, package, image_ref, inference_service, report)
+    report_step(model=model, package=package, image_ref=image_ref, inference_service=inference_service, report=report)

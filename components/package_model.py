@@ -29,4 +29,7 @@ def package_model(
     """
     from aiserving.steps.package import package_step
 
-    return package_step(model, runtime, package_name, max_batch_size, instance_kind, package)
+    return package_step(
+        model=model, runtime=runtime, package_name=package_name, max_batch_size=max_batch_size,
+        instance_kind=instance_kind, package=package,
+    )  # fmt: skip

@@ -21,4 +21,6 @@ def promote_canary(isvc_name: str, namespace: str, target: str, inference_servic
     """
     from aiserving.steps.canary import canary_step
 
-    return canary_step("promote", isvc_name, namespace, target, inference_service)
+    return canary_step(
+        action="promote", isvc_name=isvc_name, namespace=namespace, target=target, inference_service=inference_service
+    )

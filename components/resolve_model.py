@@ -20,4 +20,4 @@ def resolve_model(model_uri: str, tracking_uri: str, registry_uri: str, model: d
     """
     from aiserving.steps.resolve import resolve_step
 
-    return resolve_step(model_uri, tracking_uri, registry_uri, model)
+    return resolve_step(model_uri=model_uri, tracking_uri=tracking_uri, registry_uri=registry_uri, model=model)

@@ -23,4 +23,6 @@ def rollback_canary(
     """
     from aiserving.steps.canary import canary_step
 
-    return canary_step("rollback", isvc_name, namespace, target, inference_service)
+    return canary_step(
+        action="rollback", isvc_name=isvc_name, namespace=namespace, target=target, inference_service=inference_service
+    )

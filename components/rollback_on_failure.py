@@ -23,4 +23,7 @@ def rollback_on_failure(
     """
     from aiserving.steps.canary import rollback_on_failure_step
 
-    return rollback_on_failure_step(isvc_name, namespace, target, pipeline_run, status.state, status.error_message)
+    return rollback_on_failure_step(
+        isvc_name=isvc_name, namespace=namespace, target=target, pipeline_run=pipeline_run, state=status.state,
+        error_message=status.error_message,
+    )  # fmt: skip

@@ -24,4 +24,7 @@ def set_canary_traffic(
     """
     from aiserving.steps.canary import canary_step
 
-    return canary_step("set", isvc_name, namespace, target, inference_service, percent=percent)
+    return canary_step(
+        action="set", isvc_name=isvc_name, namespace=namespace, target=target, inference_service=inference_service,
+        percent=percent,
+    )  # fmt: skip

@@ -22,4 +22,4 @@ def verify_package(model: dsl.Input[dsl.Model], package: dsl.Input[dsl.Model], r
     """
     from aiserving.steps.verify import verify_step
 
-    return verify_step(model, package, report)
+    return verify_step(model=model, package=package, report=report)

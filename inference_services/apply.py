@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from inference_services.isvc_api import InferenceServiceApi
 from serving_core.errors import ConflictError
+from serving_core.kube_objects import Document, metadata
 
 log = logging.getLogger(__name__)
-Document = dict[str, Any]
 
 MAX_CONFLICTS = 5
 
@@ -66,7 +65,7 @@ def write_with_retries(
                 return WriteResult(api.create(write.document), changed=True)
             if before_write is not None:
                 before_write(live)
-            resource_version = live["metadata"]["resourceVersion"]
+            resource_version = metadata(live)["resourceVersion"]
             if write.merge_patch is not None:
                 patch = {**write.merge_patch}
                 patch["metadata"] = {**patch.get("metadata", {}), "resourceVersion": resource_version}

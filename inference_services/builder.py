@@ -23,13 +23,11 @@ from kubernetes import client
 
 from inference_services.config import DeploymentConfig, GpuConfig, GpuSharing
 from inference_services.traffic import MODE_ANNOTATION, DeploymentMode
-
-Document = dict[str, Any]
+from serving_core import isvc_lineage
+from serving_core.kube_objects import Document, ObjectMeta
 
 API_VERSION = "serving.kserve.io/v1beta1"
 AUTOSCALER_ANNOTATION = "serving.kserve.io/autoscalerClass"
-LINEAGE_PREFIX = "aiserving.creativeflow.ai"
-PIPELINE_RUN_ANNOTATION = f"{LINEAGE_PREFIX}/pipeline-run"
 # Fields a Standard-mode canary may not set (KServe's spec.canary validation).
 CANARY_FORBIDDEN = ("maxReplicas", "scaleTarget", "scaleMetric", "autoScaling", "workerSpec", "canaryTrafficPercent")
 
@@ -138,16 +136,16 @@ def _metadata(config: DeploymentConfig, namespace: str) -> client.V1ObjectMeta:
     annotations = {MODE_ANNOTATION: config.mode.annotation_value}
     if config.mode is DeploymentMode.STANDARD and config.autoscaling.autoscaler_class is not None:
         annotations[AUTOSCALER_ANNOTATION] = config.autoscaling.autoscaler_class
-    if config.lineage is not None:
-        labels[f"{LINEAGE_PREFIX}/model-name"] = config.lineage.model_name
-        labels[f"{LINEAGE_PREFIX}/model-version"] = config.lineage.model_version
-        if config.lineage.run_id:
-            annotations[f"{LINEAGE_PREFIX}/run-id"] = config.lineage.run_id
-        if config.lineage.digest:
-            annotations[f"{LINEAGE_PREFIX}/model-digest"] = config.lineage.digest
-        if config.lineage.pipeline_run:
-            annotations[PIPELINE_RUN_ANNOTATION] = config.lineage.pipeline_run
-    return client.V1ObjectMeta(name=config.name, namespace=namespace, labels=labels, annotations=annotations)
+    metadata = ObjectMeta(labels=labels, annotations=annotations)
+    if (lineage := config.lineage) is not None:
+        stamped = isvc_lineage.IsvcLineage(
+            model_name=lineage.model_name, model_version=lineage.model_version, run_id=lineage.run_id,
+            digest=lineage.digest, pipeline_run=lineage.pipeline_run,
+        )  # fmt: skip
+        isvc_lineage.stamp(metadata, stamped)
+    return client.V1ObjectMeta(
+        name=config.name, namespace=namespace, labels=metadata["labels"], annotations=metadata["annotations"]
+    )
 
 
 def build_inference_service(config: DeploymentConfig, namespace: str) -> V1beta1InferenceService:

@@ -27,8 +27,7 @@ from inference_services.traffic import (
     traffic_split,
 )
 from serving_core.errors import InvalidInputError, NotFoundError
-
-Document = dict[str, Any]
+from serving_core.kube_objects import Document, metadata, spec
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ class CanaryControl:
             live = self._require(live, name)
             if deployment_mode(live) is DeploymentMode.KNATIVE:
                 return Write(merge_patch={"spec": {"predictor": {"canaryTrafficPercent": percent}}})
-            entries = copy.deepcopy(live["spec"].get("canary") or [])
+            entries = copy.deepcopy(spec(live).get("canary") or [])
             if not entries:
                 raise InvalidInputError(
                     f'InferenceService "{self.api.namespace}/{name}" has no Standard-mode canary to set',
@@ -125,7 +124,7 @@ class CanaryControl:
             if deployment_mode(live) is DeploymentMode.KNATIVE:
                 # Removing the field (JSON null) promotes; 100 would make every later change a full rollout.
                 return Write(merge_patch={"spec": {"predictor": {"canaryTrafficPercent": None}}})
-            entry = live["spec"]["canary"][0]
+            entry = spec(live)["canary"][0]
             predictor = copy.deepcopy(history.canary_predictor or entry["predictor"])
             predictor["name"] = entry["predictor"]["name"]
             document = copy.deepcopy(live)
@@ -185,7 +184,7 @@ class CanaryControl:
             name=name,
             namespace=self.api.namespace,
             mode=deployment_mode(live),
-            generation=int(live["metadata"].get("generation") or 0),
+            generation=int(metadata(live).get("generation") or 0),
             observed_generation=observed_generation(live),
             ready=is_true(live, "Ready"),
             canary_in_progress=canary_in_progress(live),

@@ -19,6 +19,7 @@ import yaml
 
 from inference_services.versions import KServeVersion
 from serving_core.errors import InvalidInputError, NotFoundError
+from serving_core.kube_objects import Document, metadata
 
 CRD_DIR_ENV = "KSERVE_CRD_DIR"
 ISVC_CRD_FILE = "serving.kserve.io_inferenceservices.yaml"
@@ -114,13 +115,13 @@ def _path(error: jsonschema.ValidationError) -> str:
     return "".join(parts).lstrip(".") or "<object>"
 
 
-def schema_errors(document: dict[str, Any], version: KServeVersion, *, strict: bool = True) -> list[str]:
+def schema_errors(document: Document, version: KServeVersion, *, strict: bool = True) -> list[str]:
     """Every schema violation of ``document`` as ``field.path: message``, sorted for stable output."""
     validator = _validator(version, strict)
     return sorted(f"{_path(error)}: {error.message}" for error in validator.iter_errors(document))
 
 
-def validate_inference_service(document: dict[str, Any], version: KServeVersion) -> None:
+def validate_inference_service(document: Document, version: KServeVersion) -> None:
     """Check ``document`` against the strict CRD schema of KServe ``version``.
 
     Raises:
@@ -128,7 +129,7 @@ def validate_inference_service(document: dict[str, Any], version: KServeVersion)
     """
     errors = schema_errors(document, version)
     if errors:
-        name = document.get("metadata", {}).get("name", "<unnamed>")
+        name = metadata(document).get("name", "<unnamed>")
         raise InvalidInputError(
             f"InferenceService {name!r} does not match the KServe {version} CRD schema: " + "; ".join(errors),
             hint="fix the listed fields in the deployment config, or target a KServe version that has them",

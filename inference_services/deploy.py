@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from inference_services.apply import Write, write_with_retries
 from inference_services.builder import build_inference_service, to_document, with_standard_canary
@@ -19,9 +18,9 @@ from inference_services.isvc_api import InferenceServiceApi
 from inference_services.readiness import wait_for, wait_for_deletion
 from inference_services.traffic import DeploymentMode, deployment_mode, serving_revision
 from serving_core.errors import OperationTimeoutError, UnsupportedError
+from serving_core.kube_objects import Document, annotations_of, labels_of
 
 log = logging.getLogger(__name__)
-Document = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -49,8 +48,8 @@ def render(config: DeploymentConfig, namespace: str | None = None, target_versio
 def _merge_metadata(live: Document, desired: Document) -> Document:
     document = copy.deepcopy(live)
     metadata = document["metadata"]
-    metadata["labels"] = {**(metadata.get("labels") or {}), **(desired["metadata"].get("labels") or {})}
-    metadata["annotations"] = {**(metadata.get("annotations") or {}), **(desired["metadata"].get("annotations") or {})}
+    metadata["labels"] = {**labels_of(live), **labels_of(desired)}
+    metadata["annotations"] = {**annotations_of(live), **annotations_of(desired)}
     document["spec"] = copy.deepcopy(desired["spec"])
     return document
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from inference_services.connection import KubeClients
 from inference_services.retry import call_with_retries
 from inference_services.traffic import observed_generation
-
-Document = dict[str, Any]
+from serving_core.kube_objects import Document, conditions, metadata
 
 _GPU_NAMES = {
     "nvidia.com/gpu": "NVIDIA GPU",
@@ -81,8 +79,8 @@ def explain_not_ready(clients: KubeClients, namespace: str, document: Document |
     """A few sentences saying why ``document`` is not ready; never raises for missing details."""
     if document is None:
         return "the InferenceService was never read back."
-    name = document["metadata"]["name"]
-    generation = int(document["metadata"].get("generation") or 0)
+    name = metadata(document)["name"]
+    generation = int(metadata(document).get("generation") or 0)
     sentences: list[str] = []
     observed = observed_generation(document)
     if observed < generation:
@@ -90,7 +88,7 @@ def explain_not_ready(clients: KubeClients, namespace: str, document: Document |
             f"the KServe controller has not processed generation {generation} yet (last seen {observed}); "
             "check that the KServe controller is running."
         )
-    for entry in document.get("status", {}).get("conditions") or []:
+    for entry in conditions(document):
         if entry.get("status") != "True" and entry.get("message"):
             sentences.append(f"{entry['type']} is {entry['status']}: {entry['message']}")
     pods = call_with_retries(

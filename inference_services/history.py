@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from inference_services.connection import KubeClients
 from inference_services.retry import call_with_retries
 from serving_core.errors import ConflictError, NotFoundError
+from serving_core.kube_objects import Document, inference_service
 
 HISTORY_KEY = "history.json"
 
@@ -28,7 +29,7 @@ class DeploymentHistory(BaseModel):
     canary_predictor: dict[str, Any] | None = None
 
 
-def stable_spec(live: dict[str, Any]) -> dict[str, Any]:
+def stable_spec(live: Document) -> dict[str, Any]:
     """The live spec without a canary in progress: what a rollback should bring back."""
     spec: dict[str, Any] = copy.deepcopy(live["spec"])
     spec.pop("canary", None)
@@ -94,13 +95,14 @@ class HistoryStore:
             return DeploymentHistory()
         return DeploymentHistory.model_validate(json.loads(config_map.data[HISTORY_KEY]))
 
-    def save(self, isvc: dict[str, Any], history: DeploymentHistory) -> None:
+    def save(self, isvc: Document, history: DeploymentHistory) -> None:
         """Create or replace the history of ``isvc`` (re-reading once if another writer won)."""
-        isvc_name = isvc["metadata"]["name"]
+        view = inference_service(isvc)
+        isvc_name = view["metadata"]["name"]
         name = history_name(isvc_name)
         data = {HISTORY_KEY: json.dumps(history.model_dump(mode="json"), sort_keys=True)}
         owner = client.V1OwnerReference(
-            api_version=isvc["apiVersion"], kind=isvc["kind"], name=isvc_name, uid=isvc["metadata"]["uid"]
+            api_version=view["apiVersion"], kind=view["kind"], name=isvc_name, uid=view["metadata"]["uid"]
         )
         for _ in range(3):
             existing = self._read(isvc_name)

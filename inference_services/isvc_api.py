@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
 
 import urllib3
 from kubernetes import watch
@@ -14,12 +13,11 @@ from inference_services.connection import KubeClients
 from inference_services.kube_errors import RETRYABLE_STATUSES, translate
 from inference_services.retry import call_with_retries
 from serving_core.errors import NotFoundError
+from serving_core.kube_objects import Document, metadata
 
 GROUP = "serving.kserve.io"
 VERSION = "v1beta1"
 PLURAL = "inferenceservices"
-
-Document = dict[str, Any]
 
 
 class WatchExpired(Exception):
@@ -68,7 +66,7 @@ class InferenceServiceApi:
                 GROUP, VERSION, self.namespace, PLURAL, document, field_validation="Strict",
                 _request_timeout=self.clients.retry.timeouts,
             ),
-            action=self._what("create", document["metadata"]["name"]),
+            action=self._what("create", metadata(document)["name"]),
             policy=self.clients.retry,
         )  # fmt: skip
         return result
@@ -76,7 +74,7 @@ class InferenceServiceApi:
     def replace(self, document: Document) -> Document:
         """PUT the whole object; its ``metadata.resourceVersion`` makes a stale write fail with 409."""
         custom = self.clients.custom
-        name = document["metadata"]["name"]
+        name = metadata(document)["name"]
         result: Document = call_with_retries(
             lambda: custom.replace_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name, document, field_validation="Strict",

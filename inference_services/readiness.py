@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from inference_services.connection import KubeClients
 from inference_services.events import explain_not_ready
 from inference_services.isvc_api import InferenceServiceApi, WatchExpired, WatchInterrupted
 from inference_services.traffic import DeploymentMode, deployment_mode, is_true, observed_generation
 from serving_core.errors import NotFoundError, OperationTimeoutError, UnreachableError
+from serving_core.kube_objects import Document, metadata, predictor_spec, predictor_status, spec, status
 
 log = logging.getLogger(__name__)
-Document = dict[str, Any]
 Check = Callable[[Document], bool]
 
 
@@ -22,20 +21,19 @@ def serving_as_written(document: Document) -> bool:
     """``Ready``, and the traffic the spec asks for: newest revision ready with its canary percent, canaries ready."""
     if not is_true(document, "Ready"):
         return False
-    spec = document.get("spec", {})
-    status = document.get("status", {})
     if deployment_mode(document) is DeploymentMode.STANDARD:
-        wanted = {entry["predictor"].get("name"): entry["trafficPercent"] for entry in spec.get("canary") or []}
-        reported = {entry.get("name"): entry for entry in status.get("canaryStatuses") or []}
+        canaries = spec(document).get("canary") or []
+        wanted = {entry["predictor"].get("name"): entry["trafficPercent"] for entry in canaries}
+        reported = {entry.get("name"): entry for entry in status(document).get("canaryStatuses") or []}
         return all(
             name in reported and reported[name].get("ready") and reported[name].get("trafficPercent") == percent
             for name, percent in wanted.items()
         )
-    predictor = status.get("components", {}).get("predictor", {})
+    predictor = predictor_status(document)
     latest = predictor.get("latestReadyRevision")
     if not latest or latest != predictor.get("latestCreatedRevision"):
         return False
-    percent = spec.get("predictor", {}).get("canaryTrafficPercent")
+    percent = predictor_spec(document).get("canaryTrafficPercent")
     latest_share = sum(int(entry.get("percent") or 0) for entry in predictor.get("traffic") or []
                        if entry.get("revisionName") == latest)  # fmt: skip
     # The first revision of a service takes 100 % whatever the percent says.
@@ -44,11 +42,11 @@ def serving_as_written(document: Document) -> bool:
 
 def stable_serves_everything(document: Document) -> bool:
     """After a rollback: the stable revision takes 100 % (the failed canary may stay not ready)."""
-    status = document.get("status", {})
     if deployment_mode(document) is DeploymentMode.STANDARD:
-        return not status.get("canaryStatuses") and is_true(document, "PredictorReady")
-    traffic = status.get("components", {}).get("predictor", {}).get("traffic") or []
-    rolled_out = status.get("components", {}).get("predictor", {}).get("latestRolledoutRevision")
+        return not status(document).get("canaryStatuses") and is_true(document, "PredictorReady")
+    predictor = predictor_status(document)
+    traffic = predictor.get("traffic") or []
+    rolled_out = predictor.get("latestRolledoutRevision")
     return any(entry.get("percent") == 100 and entry.get("revisionName") == rolled_out for entry in traffic)
 
 
@@ -70,11 +68,11 @@ def wait_for(
             conditions and the predictor pods' events.
         NotFoundError: the object was deleted while waiting.
     """
-    name = written["metadata"]["name"]
-    generation = int(written["metadata"].get("generation") or 0)
+    name = metadata(written)["name"]
+    generation = int(metadata(written).get("generation") or 0)
     deadline = time.monotonic() + timeout_s
     latest = written
-    resource_version = str(written["metadata"]["resourceVersion"])
+    resource_version = str(metadata(written)["resourceVersion"])
     interruptions = 0
 
     def done(document: Document) -> bool:
@@ -91,7 +89,7 @@ def wait_for(
             )
         try:
             for event_type, document in api.watch(name, resource_version, remaining):
-                resource_version = str(document.get("metadata", {}).get("resourceVersion") or resource_version)
+                resource_version = str(metadata(document).get("resourceVersion") or resource_version)
                 if event_type == "DELETED":
                     raise NotFoundError(
                         f'InferenceService "{api.namespace}/{name}" was deleted while waiting for it',
@@ -105,7 +103,7 @@ def wait_for(
         except WatchExpired:
             log.info("watch of %s expired (410 Gone); reading it again", name)
             latest = api.get(name)
-            resource_version = str(latest["metadata"]["resourceVersion"])
+            resource_version = str(metadata(latest)["resourceVersion"])
         except WatchInterrupted as error:
             interruptions += 1
             log.info("watch of %s interrupted (%s); watching again from %s", name, error, resource_version)
@@ -125,20 +123,20 @@ def wait_for_deletion(api: InferenceServiceApi, live: Document, timeout_s: float
     Raises:
         OperationTimeoutError: still present after ``timeout_s``.
     """
-    name = live["metadata"]["name"]
+    name = metadata(live)["name"]
     deadline = time.monotonic() + timeout_s
-    resource_version = str(live["metadata"]["resourceVersion"])
+    resource_version = str(metadata(live)["resourceVersion"])
     while (remaining := deadline - time.monotonic()) > 0:
         try:
             for event_type, document in api.watch(name, resource_version, remaining):
-                resource_version = str(document.get("metadata", {}).get("resourceVersion") or resource_version)
+                resource_version = str(metadata(document).get("resourceVersion") or resource_version)
                 if event_type == "DELETED":
                     return
         except (WatchExpired, WatchInterrupted):
             current = api.find(name)
             if current is None:
                 return
-            resource_version = str(current["metadata"]["resourceVersion"])
+            resource_version = str(metadata(current)["resourceVersion"])
     raise OperationTimeoutError(
         f'InferenceService "{api.namespace}/{name}" still exists {timeout_s:g} s after its deletion',
         hint="look at its finalizers (kubectl get isvc NAME -o yaml) and the KServe controller log",

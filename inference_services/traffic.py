@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
-Document = dict[str, Any]
+from serving_core.kube_objects import (
+    Condition,
+    Document,
+    annotations_of,
+    conditions,
+    predictor_spec,
+    predictor_status,
+    spec,
+    status,
+)
 
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 
@@ -43,16 +51,16 @@ class TrafficShare:
 
 def deployment_mode(document: Document) -> DeploymentMode:
     """The effective mode: ``status.deploymentMode``, else the annotation (both spellings), else Knative."""
-    status_mode = str(document.get("status", {}).get("deploymentMode") or "").lower()
-    annotation = str(document.get("metadata", {}).get("annotations", {}).get(MODE_ANNOTATION) or "").lower()
+    status_mode = str(status(document).get("deploymentMode") or "").lower()
+    annotation = str(annotations_of(document).get(MODE_ANNOTATION) or "").lower()
     return _MODE_VALUES.get(status_mode) or _MODE_VALUES.get(annotation) or DeploymentMode.KNATIVE
 
 
-def condition(document: Document, kind: str) -> dict[str, Any] | None:
-    """The status condition of type ``kind``, if reported."""
-    for entry in document.get("status", {}).get("conditions") or []:
+def condition(document: Document, kind: str) -> Condition | None:
+    """The status condition of type ``kind``, if reported (a copy)."""
+    for entry in conditions(document):
         if entry.get("type") == kind:
-            return dict(entry)
+            return entry.copy()
     return None
 
 
@@ -64,24 +72,22 @@ def is_true(document: Document, kind: str) -> bool:
 
 def observed_generation(document: Document) -> int:
     """``status.observedGeneration`` (0 when the controller has not reported yet)."""
-    return int(document.get("status", {}).get("observedGeneration") or 0)
+    return int(status(document).get("observedGeneration") or 0)
 
 
 def canary_in_progress(document: Document) -> bool:
     """Knative: ``canaryTrafficPercent`` between 1 and 99; Standard: any ``spec.canary`` entry."""
-    spec = document.get("spec", {})
     if deployment_mode(document) is DeploymentMode.STANDARD:
-        return bool(spec.get("canary"))
-    percent = spec.get("predictor", {}).get("canaryTrafficPercent")
+        return bool(spec(document).get("canary"))
+    percent = predictor_spec(document).get("canaryTrafficPercent")
     return percent is not None and 0 < int(percent) < 100
 
 
 def traffic_split(document: Document) -> list[TrafficShare]:
     """Who gets what percent now, as the controller reports it."""
-    status = document.get("status", {})
     if deployment_mode(document) is DeploymentMode.STANDARD:
-        canaries = status.get("canaryStatuses") or []
-        stable_name = document.get("spec", {}).get("predictor", {}).get("name") or "predictor"
+        canaries = status(document).get("canaryStatuses") or []
+        stable_name = predictor_spec(document).get("name") or "predictor"
         stable_percent = 100 - sum(int(entry.get("trafficPercent") or 0) for entry in canaries)
         shares = [TrafficShare(stable_name, stable_percent, "stable", is_true(document, "PredictorReady"))]
         shares += [
@@ -89,7 +95,7 @@ def traffic_split(document: Document) -> list[TrafficShare]:
             for entry in canaries
         ]
         return shares
-    predictor = status.get("components", {}).get("predictor", {})
+    predictor = predictor_status(document)
     ready_revision = predictor.get("latestReadyRevision")
     shares = []
     for entry in predictor.get("traffic") or []:

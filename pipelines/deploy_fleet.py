@@ -2,21 +2,23 @@
 
 from kfp import dsl
 
-from pipelines.chain import add_deploy_chain
+from pipelines.chain import CHAIN_DEFAULTS, ChainParameters, add_deploy_chain
 
 FLEET_EXAMPLE = [
     {
-        "model_uri": "models:/demo-iris-classifier@champion",
-        "runtime": "python",
-        "image": "registry.creativeflow.internal/models/demo-iris-classifier:latest",
-        "isvc_name": "demo-iris-classifier",
-        "gpu_count": 1,
-        "gpu_resource": "nvidia.com/gpu",
-        "canary_percent": 10,
+        "model_uri": CHAIN_DEFAULTS.model_uri,
+        "runtime": CHAIN_DEFAULTS.runtime,
+        "image": CHAIN_DEFAULTS.image,
+        "isvc_name": CHAIN_DEFAULTS.isvc_name,
+        "gpu_count": CHAIN_DEFAULTS.gpu_count,
+        "gpu_resource": CHAIN_DEFAULTS.gpu_resource,
+        "canary_percent": CHAIN_DEFAULTS.canary_percent,
     }
 ]
 
 
+# KFP reads the inputs from this signature and the Args below, so the shared ones repeat ChainParameters;
+# their defaults come from CHAIN_DEFAULTS and tests/unit/test_pipeline_params.py catches drift.
 @dsl.pipeline(
     name="deploy-fleet",
     description="Deploy a list of models in parallel (one resolve-package-verify-build-deploy chain each, "
@@ -24,19 +26,19 @@ FLEET_EXAMPLE = [
 )
 def deploy_fleet(
     models: list = FLEET_EXAMPLE,
-    tracking_uri: str = "",
-    registry_uri: str = "",
-    max_batch_size: int = 8,
-    instance_kind: str = "gpu",
-    image_format: str = "modelcar",
-    insecure_registry: bool = False,
-    namespace: str = "ai-serving",
-    deployment_mode: str = "knative",
-    deployment_overrides: dict = {},  # noqa: B006 - KFP reads defaults from the signature
-    target: str = "cluster",
-    wait_timeout_s: int = 900,
-    mlflow_secret: str = "mlflow-credentials",
-    registry_secret: str = "registry-credentials",
+    tracking_uri: str = CHAIN_DEFAULTS.tracking_uri,
+    registry_uri: str = CHAIN_DEFAULTS.registry_uri,
+    max_batch_size: int = CHAIN_DEFAULTS.max_batch_size,
+    instance_kind: str = CHAIN_DEFAULTS.instance_kind,
+    image_format: str = CHAIN_DEFAULTS.image_format,
+    insecure_registry: bool = CHAIN_DEFAULTS.insecure_registry,
+    namespace: str = CHAIN_DEFAULTS.namespace,
+    deployment_mode: str = CHAIN_DEFAULTS.deployment_mode,
+    deployment_overrides: dict[str, object] = CHAIN_DEFAULTS.deployment_overrides,
+    target: str = CHAIN_DEFAULTS.target,
+    wait_timeout_s: int = CHAIN_DEFAULTS.wait_timeout_s,
+    mlflow_secret: str = CHAIN_DEFAULTS.mlflow_secret,
+    registry_secret: str = CHAIN_DEFAULTS.registry_secret,
 ) -> None:
     """Deploy a fleet of models.
 
@@ -59,7 +61,7 @@ def deploy_fleet(
     """
     # At most 4 chains at once: GPU canaries need GPUs for two revisions each.
     with dsl.ParallelFor(models, parallelism=4, name="each-model") as item:
-        add_deploy_chain(
+        params = ChainParameters(
             model_uri=item.model_uri, tracking_uri=tracking_uri, registry_uri=registry_uri, runtime=item.runtime,
             package_name="", max_batch_size=max_batch_size, instance_kind=instance_kind, image=item.image,
             image_format=image_format, insecure_registry=insecure_registry, isvc_name=item.isvc_name,
@@ -68,3 +70,4 @@ def deploy_fleet(
             deployment_overrides=deployment_overrides, target=target, wait_timeout_s=wait_timeout_s,
             mlflow_secret=mlflow_secret, registry_secret=registry_secret,
         )  # fmt: skip
+        add_deploy_chain(params)

@@ -3,36 +3,38 @@
 from kfp import dsl
 
 from components.rollback_on_failure import rollback_on_failure
-from pipelines.chain import add_deploy_chain
+from pipelines.chain import CHAIN_DEFAULTS, ChainParameters, add_deploy_chain
 
 
+# KFP reads the inputs from this signature and the Args below, so they repeat ChainParameters;
+# the defaults come from CHAIN_DEFAULTS and tests/unit/test_pipeline_params.py catches drift.
 @dsl.pipeline(
     name="deploy-model",
     description="Resolve an MLflow model, package and verify it, build a digest-pinned image and deploy it "
     "as a KServe InferenceService with a canary split; a failed or cancelled run rolls the canary back.",
 )
 def deploy_model(
-    model_uri: str = "models:/demo-iris-classifier@champion",
-    tracking_uri: str = "",
-    registry_uri: str = "",
-    runtime: str = "python",
-    package_name: str = "",
-    max_batch_size: int = 8,
-    instance_kind: str = "gpu",
-    image: str = "registry.creativeflow.internal/models/demo-iris-classifier:latest",
-    image_format: str = "modelcar",
-    insecure_registry: bool = False,
-    isvc_name: str = "demo-iris-classifier",
-    namespace: str = "ai-serving",
-    deployment_mode: str = "knative",
-    gpu_count: int = 1,
-    gpu_resource: str = "nvidia.com/gpu",
-    canary_percent: int = 10,
-    deployment_overrides: dict = {},  # noqa: B006 - KFP reads defaults from the signature
-    target: str = "cluster",
-    wait_timeout_s: int = 900,
-    mlflow_secret: str = "mlflow-credentials",
-    registry_secret: str = "registry-credentials",
+    model_uri: str = CHAIN_DEFAULTS.model_uri,
+    tracking_uri: str = CHAIN_DEFAULTS.tracking_uri,
+    registry_uri: str = CHAIN_DEFAULTS.registry_uri,
+    runtime: str = CHAIN_DEFAULTS.runtime,
+    package_name: str = CHAIN_DEFAULTS.package_name,
+    max_batch_size: int = CHAIN_DEFAULTS.max_batch_size,
+    instance_kind: str = CHAIN_DEFAULTS.instance_kind,
+    image: str = CHAIN_DEFAULTS.image,
+    image_format: str = CHAIN_DEFAULTS.image_format,
+    insecure_registry: bool = CHAIN_DEFAULTS.insecure_registry,
+    isvc_name: str = CHAIN_DEFAULTS.isvc_name,
+    namespace: str = CHAIN_DEFAULTS.namespace,
+    deployment_mode: str = CHAIN_DEFAULTS.deployment_mode,
+    gpu_count: int = CHAIN_DEFAULTS.gpu_count,
+    gpu_resource: str = CHAIN_DEFAULTS.gpu_resource,
+    canary_percent: int = CHAIN_DEFAULTS.canary_percent,
+    deployment_overrides: dict[str, object] = CHAIN_DEFAULTS.deployment_overrides,
+    target: str = CHAIN_DEFAULTS.target,
+    wait_timeout_s: int = CHAIN_DEFAULTS.wait_timeout_s,
+    mlflow_secret: str = CHAIN_DEFAULTS.mlflow_secret,
+    registry_secret: str = CHAIN_DEFAULTS.registry_secret,
 ) -> None:
     """Deploy one registered model as a canary.
 
@@ -65,7 +67,7 @@ def deploy_model(
     with dsl.ExitHandler(
         exit_task.set_display_name("roll back on failure").set_caching_options(False), name="deploy-with-rollback"
     ):
-        add_deploy_chain(
+        params = ChainParameters(
             model_uri=model_uri, tracking_uri=tracking_uri, registry_uri=registry_uri, runtime=runtime,
             package_name=package_name, max_batch_size=max_batch_size, instance_kind=instance_kind, image=image,
             image_format=image_format, insecure_registry=insecure_registry, isvc_name=isvc_name,
@@ -73,3 +75,4 @@ def deploy_model(
             canary_percent=canary_percent, deployment_overrides=deployment_overrides, target=target,
             wait_timeout_s=wait_timeout_s, mlflow_secret=mlflow_secret, registry_secret=registry_secret,
         )  # fmt: skip
+        add_deploy_chain(params)

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import yaml
 
-from aiserving.steps.deploy import check_target, model_label, rendered_path
+from aiserving.steps.deploy import check_target, rendered_path
 from mlflow_source import ModelUri, RegistryConnection
 from mlflow_source.resolver import find_version
+from serving_core import isvc_lineage
 from serving_core.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
-# The label the builder stamps with the deployed model version (inference_services.builder).
-VERSION_LABEL = "aiserving.creativeflow.ai/model-version"
-NAME_LABEL = "aiserving.creativeflow.ai/model-name"
 
 
-def _deployed_labels(isvc_name: str, namespace: str, target: str) -> dict[str, Any] | None:
+def _deployed_lineage(isvc_name: str, namespace: str, target: str) -> isvc_lineage.IsvcLineage | None:
     if target == "render":
         path = rendered_path(namespace, isvc_name)
         if not path.is_file():
@@ -31,8 +28,7 @@ def _deployed_labels(isvc_name: str, namespace: str, target: str) -> dict[str, A
         document = InferenceServiceApi(connect(), namespace).find(isvc_name)
         if document is None:
             return None
-    labels: dict[str, Any] = document["metadata"].get("labels") or {}
-    return labels
+    return isvc_lineage.read(document)
 
 
 def alias_changed_step(
@@ -51,9 +47,9 @@ def alias_changed_step(
         )
     connection = RegistryConnection.from_settings(tracking_uri or None, registry_uri or None)
     version, _, _ = find_version(uri, connection)
-    labels = _deployed_labels(isvc_name, namespace, target)
-    deployed = None if labels is None else labels.get(VERSION_LABEL)
-    same_model = labels is not None and labels.get(NAME_LABEL) == model_label(version.name)
+    lineage = _deployed_lineage(isvc_name, namespace, target)
+    deployed = None if lineage is None else lineage.model_version
+    same_model = lineage is not None and lineage.model_name == isvc_lineage.model_label(version.name)
     changed = not same_model or deployed != str(version.version)
     log.warning(
         "%s points to version %s; %s/%s serves %s → %s",

@@ -11,7 +11,7 @@ from oci_images import build_image
 REGISTRY_AUTH_ENV = "REGISTRY_AUTH_FILE"
 
 
-def build_image_step(package: ArtifactLike, image: str, image_format: str, insecure_registry: bool) -> str:
+def build_image_step(*, package: ArtifactLike, image: str, image_format: str, insecure_registry: bool) -> str:
     """Push the package as an image; return ``REF@sha256:…``.
 
     Credentials come from the docker config the pipeline mounts from a secret; a

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiserving.steps.artifacts import ArtifactLike
 from aiserving.steps.deploy import check_target, service_metadata
+from serving_core import isvc_lineage
 from serving_core.errors import NotFoundError, UnsupportedError
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,6 @@ def rollback_on_failure_step(
     Only a canary still in progress and stamped with this run's ID is touched: a failure before
     the deploy step, or a canary another run or a person started, is left alone.
     """
-    from inference_services.builder import PIPELINE_RUN_ANNOTATION
     from inference_services.canary import CanaryControl
     from inference_services.connection import connect
     from inference_services.isvc_api import InferenceServiceApi
@@ -69,7 +69,7 @@ def rollback_on_failure_step(
     live = InferenceServiceApi(clients, namespace).find(isvc_name)
     if live is None:
         return "nothing to roll back: the InferenceService does not exist"
-    if (live["metadata"].get("annotations") or {}).get(PIPELINE_RUN_ANNOTATION) != pipeline_run:
+    if isvc_lineage.read(live).pipeline_run != pipeline_run:
         return "nothing to roll back: this run did not change the InferenceService"
     if not canary_in_progress(live):
         return "nothing to roll back: no canary in progress"

@@ -6,18 +6,21 @@ import json
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from aiserving.steps.artifacts import ArtifactLike
-from inference_services.builder import LINEAGE_PREFIX
 from inference_services.config import DeploymentConfig, parse_config
-from inference_services.traffic import serving_revision, traffic_split
+from inference_services.traffic import MODE_ANNOTATION, serving_revision, traffic_split
 from model_packaging.manifest import PackageManifest
 from oci_images.reference import LayoutReference, parse_reference
+from serving_core import isvc_lineage
 from serving_core.errors import InvalidInputError
+from serving_core.isvc_lineage import model_label
+from serving_core.kube_objects import Document, annotations_of
 
 RENDER_DIR_ENV = "AISERVING_RENDER_DIR"
 TARGETS = ("cluster", "render")
@@ -30,7 +33,6 @@ SERVING_RUNTIMES = {
 }
 GPU_SHARING = {"nvidia.com/gpu": "whole", "nvidia.com/gpu.shared": "time-sliced"}
 _MIG_RESOURCE = re.compile(r"^nvidia\.com/mig-(?P<profile>[1-7]g\.[0-9]+gb(\.me)?)$")
-_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +76,6 @@ def gpu_config(gpu_count: int, gpu_resource: str) -> dict[str, Any] | None:
         hint="use nvidia.com/gpu (whole GPUs), nvidia.com/mig-<profile> such as nvidia.com/mig-1g.10gb (MIG, "
         "mixed strategy) or nvidia.com/gpu.shared (time-sliced)",
     )
-
-
-def model_label(value: str) -> str:
-    """A model name or version as a Kubernetes label value."""
-    return _LABEL_UNSAFE.sub("-", value)[:63].strip("-_.")
 
 
 def _storage(image_ref: str, image_format: str, target: str) -> dict[str, str]:
@@ -161,7 +158,7 @@ def service_metadata(document: dict[str, Any], target: str, canary_percent: int)
         "name": document["metadata"]["name"],
         "namespace": document["metadata"]["namespace"],
         "target": target,
-        "mode": document["metadata"].get("annotations", {}).get("serving.kserve.io/deploymentMode", ""),
+        "mode": annotations_of(document).get(MODE_ANNOTATION, ""),
         "url": status.get("url", ""),
         "revision": serving_revision(document) or "",
         "traffic": [
@@ -174,19 +171,9 @@ def service_metadata(document: dict[str, Any], target: str, canary_percent: int)
     }
 
 
-def serves_same_model(live: dict[str, Any], rendered: dict[str, Any]) -> bool:
+def serves_same_model(live: Document, rendered: Document) -> bool:
     """Whether the live object carries the same model name, version and digest as the rendered one."""
-    keys = ("model-name", "model-version")
-    live_meta, new_meta = live["metadata"], rendered["metadata"]
-    same_labels = all(
-        (live_meta.get("labels") or {}).get(f"{LINEAGE_PREFIX}/{key}")
-        == (new_meta.get("labels") or {}).get(f"{LINEAGE_PREFIX}/{key}")
-        for key in keys
-    )
-    digest = f"{LINEAGE_PREFIX}/model-digest"
-    return same_labels and (live_meta.get("annotations") or {}).get(digest) == (new_meta.get("annotations") or {}).get(
-        digest
-    )
+    return isvc_lineage.read(live).same_model(isvc_lineage.read(rendered))
 
 
 def _write_state(artifact: ArtifactLike, state: dict[str, Any]) -> None:
@@ -195,22 +182,44 @@ def _write_state(artifact: ArtifactLike, state: dict[str, Any]) -> None:
     Path(artifact.path).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
 
+@dataclass(frozen=True, kw_only=True)
+class DeployParameters:
+    """What deploy-inference-service deploys, and how: all its inputs besides artifacts.
+
+    Keyword-only, so that two swapped values of the same type cannot pass unnoticed. The component's
+    signature repeats these fields because KFP reads its inputs from there; a unit test keeps the two equal.
+
+    Attributes:
+        image_ref: The digest-pinned image from build-image.
+        image_format: modelcar (the image is mounted as storageUri oci://) or predictor (it is the container).
+        isvc_name: InferenceService name (DNS-1123 label).
+        namespace: Kubernetes namespace of the InferenceService.
+        deployment_mode: knative or standard.
+        gpu_count: GPUs (or GPU slices) per predictor replica; 0 for CPU only.
+        gpu_resource: nvidia.com/gpu, nvidia.com/mig-<profile> or nvidia.com/gpu.shared.
+        canary_percent: Traffic percent for the new revision when one is already serving (0-100).
+        deployment_overrides: Further deployment-config fields (autoscaling, node affinity, ...).
+        target: cluster (apply and wait) or render (write and validate only).
+        wait_timeout_s: Seconds to wait for readiness of this generation.
+        pipeline_run: The Kubeflow run ID stamped on the InferenceService; empty outside a run.
+    """
+
+    image_ref: str
+    image_format: str
+    isvc_name: str
+    namespace: str
+    deployment_mode: str
+    gpu_count: int
+    gpu_resource: str
+    canary_percent: int
+    deployment_overrides: dict[str, object]
+    target: str
+    wait_timeout_s: int
+    pipeline_run: str
+
+
 def deploy_step(
-    package: ArtifactLike,
-    image_ref: str,
-    image_format: str,
-    isvc_name: str,
-    namespace: str,
-    deployment_mode: str,
-    gpu_count: int,
-    gpu_resource: str,
-    canary_percent: int,
-    deployment_overrides: dict[str, Any],
-    target: str,
-    wait_timeout_s: int,
-    pipeline_run: str,
-    inference_service: ArtifactLike,
-    manifest: ArtifactLike,
+    parameters: DeployParameters, *, package: ArtifactLike, inference_service: ArtifactLike, manifest: ArtifactLike
 ) -> str:
     """Render (and validate) the InferenceService, then apply it and wait with target cluster.
 
@@ -221,12 +230,13 @@ def deploy_step(
     from inference_services.deploy import deploy, render
     from inference_services.isvc_api import InferenceServiceApi
 
-    check_target(target)
+    target = check_target(parameters.target)
+    namespace, isvc_name, canary_percent = parameters.namespace, parameters.isvc_name, parameters.canary_percent
     config = build_config(
-        PackageManifest.read(Path(package.path)), image_ref, image_format=image_format, isvc_name=isvc_name,
-        namespace=namespace, deployment_mode=deployment_mode, gpu_count=gpu_count, gpu_resource=gpu_resource,
-        canary_percent=canary_percent, overrides=dict(deployment_overrides or {}), target=target,
-        pipeline_run=pipeline_run,
+        PackageManifest.read(Path(package.path)), parameters.image_ref, image_format=parameters.image_format,
+        isvc_name=isvc_name, namespace=namespace, deployment_mode=parameters.deployment_mode,
+        gpu_count=parameters.gpu_count, gpu_resource=parameters.gpu_resource, canary_percent=canary_percent,
+        overrides=dict(parameters.deployment_overrides or {}), target=target, pipeline_run=parameters.pipeline_run,
     )  # fmt: skip
     rendered = render(config, namespace)
     manifest_text = yaml.safe_dump(rendered, sort_keys=False)
@@ -247,7 +257,7 @@ def deploy_step(
     else:
         state = {"name": isvc_name, "namespace": namespace, "target": target, "state": "applying"}
         _write_state(inference_service, state)
-        document = deploy(config, clients, namespace=namespace, wait=True, timeout_s=wait_timeout_s).document
+        document = deploy(config, clients, namespace=namespace, wait=True, timeout_s=parameters.wait_timeout_s).document
     inference_service.metadata.update(service_metadata(document, target, canary_percent))
     _write_state(inference_service, inference_service.metadata)
     return str(inference_service.metadata["url"])

@@ -12,7 +12,13 @@ _INSTANCE_KINDS: dict[str, InstanceKind] = {"gpu": "gpu", "cpu": "cpu"}
 
 
 def package_step(
-    model: ArtifactLike, runtime: str, package_name: str, max_batch_size: int, instance_kind: str, package: ArtifactLike
+    *,
+    model: ArtifactLike,
+    runtime: str,
+    package_name: str,
+    max_batch_size: int,
+    instance_kind: str,
+    package: ArtifactLike,
 ) -> str:
     """Write the package into the artifact directory; return its digest."""
     from serving_core.errors import InvalidInputError

@@ -8,7 +8,7 @@ from aiserving.steps.artifacts import ArtifactLike
 from mlflow_source import RegistryConnection, download_model
 
 
-def resolve_step(model_uri: str, tracking_uri: str, registry_uri: str, model: ArtifactLike) -> str:
+def resolve_step(*, model_uri: str, tracking_uri: str, registry_uri: str, model: ArtifactLike) -> str:
     """Download the model ``model_uri`` points to into the artifact; return its version.
 
     The artifact's metadata carries the lineage (name, version, run, digest), so

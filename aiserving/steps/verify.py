@@ -9,7 +9,7 @@ from model_packaging.verify import RuntimeServices, verify_package
 from serving_core.errors import InvalidInputError
 
 
-def verify_step(model: ArtifactLike, package: ArtifactLike, report: ArtifactLike) -> str:
+def verify_step(*, model: ArtifactLike, package: ArtifactLike, report: ArtifactLike) -> str:
     """Run every check the runtime allows here; fail the step when one fails.
 
     Raises:
