@@ -1,9 +1,18 @@
-"""The resolve → package → verify → build → deploy → report chain, shared by our pipelines."""
+"""The resolve → package → verify → build → deploy → report chain, shared by our pipelines.
 
-from dataclasses import dataclass
+Its inputs are declared once, here: ``ChainParameters`` (names and types), ``CHAIN_DEFAULTS`` and
+``CHAIN_DESCRIPTIONS``. ``chain_inputs`` turns them into each pipeline's KFP signature and Args docstring.
+"""
+
+import inspect
+import typing
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 
 from kfp import dsl
 
+from aiserving.steps.deploy import ServingTarget
 from components.build_image import build_image
 from components.deploy_inference_service import deploy_inference_service
 from components.deployment_report import deployment_report
@@ -14,14 +23,13 @@ from pipelines.credentials import with_mlflow_credentials, with_registry_credent
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChainParameters:
+class ChainParameters(ServingTarget):
     """The chain's inputs: the one definition of the parameters our deploy pipelines share.
 
-    KFP reads a pipeline's inputs from its own signature and Args docstring, so deploy-model,
-    deploy-on-alias-change and deploy-fleet repeat these names and types (described there) and take
-    their defaults from ``CHAIN_DEFAULTS``; tests/unit/test_pipeline_params.py fails when they drift.
-    No field has a default, so mypy reports a pipeline that forgets to pass one on. Inside a
-    pipeline function the values are KFP channels standing for values of these types.
+    The deploy step's ``ServingTarget`` fields come first (inherited); these add what the other steps need.
+
+    No field has a default, so mypy reports code that forgets one. Inside a pipeline function the
+    values are KFP channels standing for values of these types.
     """
 
     model_uri: str
@@ -34,15 +42,6 @@ class ChainParameters:
     image: str
     image_format: str
     insecure_registry: bool
-    isvc_name: str
-    namespace: str
-    deployment_mode: str
-    gpu_count: int
-    gpu_resource: str
-    canary_percent: int
-    deployment_overrides: dict[str, object]
-    target: str
-    wait_timeout_s: int
     mlflow_secret: str
     registry_secret: str
 
@@ -70,6 +69,78 @@ CHAIN_DEFAULTS = ChainParameters(
     mlflow_secret="mlflow-credentials",
     registry_secret="registry-credentials",
 )
+
+# What the Kubeflow UI shows for each input; a pipeline may say it more precisely (chain_inputs).
+CHAIN_DESCRIPTIONS: Mapping[str, str] = {
+    "model_uri": "models:/NAME/VERSION, models:/NAME@ALIAS or models:/NAME/latest.",
+    "tracking_uri": "MLflow tracking URI; empty to take it from the MLflow secret (key tracking_uri).",
+    "registry_uri": "MLflow registry URI; empty to use the tracking URI.",
+    "runtime": "Serving runtime: triton, torchserve, tfserving or python (our MLflow wrapper).",
+    "package_name": "Model name inside the runtime; empty to derive it from the registered model name.",
+    "max_batch_size": "Largest batch the runtime may form.",
+    "instance_kind": "Where the runtime places model instances: gpu or cpu.",
+    "image": "Target image REGISTRY/REPO:TAG (or oci-layout:PATH[:TAG]); it is pushed and pinned by digest.",
+    "image_format": "modelcar (storageUri oci://) or predictor (the image is the predictor container).",
+    "insecure_registry": "Use plain HTTP for the registry (test registries only).",
+    "isvc_name": "InferenceService name (DNS-1123 label).",
+    "namespace": "Kubernetes namespace of the InferenceService.",
+    "deployment_mode": "KServe deployment mode: knative or standard.",
+    "gpu_count": "GPUs (or GPU slices) per predictor replica; 0 for CPU only.",
+    "gpu_resource": "nvidia.com/gpu (whole), nvidia.com/mig-1g.10gb (MIG) or nvidia.com/gpu.shared (time-sliced).",
+    "canary_percent": "Percent of traffic for the new revision when a previous one is serving (0-100).",
+    "deployment_overrides": "Further deployment-config fields as JSON (autoscaling, affinity, tolerations, ...).",
+    "target": "cluster (apply with the pipeline's service account) or render (write and validate only).",
+    "wait_timeout_s": "Seconds to wait for the new generation to become ready.",
+    "mlflow_secret": "Kubernetes secret with MLflow tracking_uri/username/password/token keys (optional).",
+    "registry_secret": "Kubernetes dockerconfigjson secret with registry credentials (optional).",
+}
+
+KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
+PipelineBody = Callable[..., None]
+
+
+def chain_inputs(
+    *,
+    leading: Sequence[inspect.Parameter] = (),
+    omit: Collection[str] = (),
+    descriptions: Mapping[str, str] | None = None,
+) -> Callable[[PipelineBody], PipelineBody]:
+    """Declare a pipeline's inputs as the chain's, so they are written once.
+
+    KFP reads a pipeline's inputs from ``inspect.signature`` and its Args docstring; both honour
+    ``__signature__`` and ``__doc__``, which this sets from ``ChainParameters``, ``CHAIN_DEFAULTS`` and
+    ``CHAIN_DESCRIPTIONS``. The pipeline body takes the inputs as one ``ChainParameters`` plus the
+    ``leading`` ones by name; an ``omit``-ted input is not a pipeline input and keeps its default.
+
+    Args:
+        leading: Inputs of this pipeline only, placed first; each needs a description.
+        omit: Chain inputs this pipeline does not offer.
+        descriptions: What this pipeline says instead of ``CHAIN_DESCRIPTIONS`` (and for ``leading``).
+    """
+    hints = typing.get_type_hints(ChainParameters)
+    offered = [field.name for field in fields(ChainParameters) if field.name not in omit]
+    chain = [inspect.Parameter(name, KEYWORD, default=getattr(CHAIN_DEFAULTS, name), annotation=hints[name])
+             for name in offered]  # fmt: skip
+    signature = inspect.Signature([*leading, *chain])
+    described = {**CHAIN_DESCRIPTIONS, **(descriptions or {})}
+    # A description's further lines are indented as Google-style continuation lines.
+    args = "".join(f"\n    {name}: " + described[name].replace("\n", "\n        ") for name in signature.parameters)
+
+    def declare(body: PipelineBody) -> PipelineBody:
+        def pipeline(*channels: Any, **named: Any) -> None:
+            # KFP calls a pipeline function with one channel per input, in signature order.
+            inputs = {**dict(zip(signature.parameters, channels, strict=False)), **named}
+            values = {name: inputs.pop(name) for name in offered}
+            body(ChainParameters(**{**vars(CHAIN_DEFAULTS), **values}), **inputs)
+
+        pipeline.__doc__ = f"{inspect.getdoc(body)}\n\nArgs:{args}"
+        pipeline.__signature__ = signature  # type: ignore[attr-defined]
+        pipeline.__annotations__ = {name: parameter.annotation for name, parameter in signature.parameters.items()}
+        pipeline.__name__, pipeline.__qualname__ = body.__name__, body.__qualname__
+        pipeline.__module__ = body.__module__
+        return pipeline
+
+    return declare
 
 
 def add_deploy_chain(params: ChainParameters) -> dsl.PipelineTask:

@@ -183,15 +183,12 @@ def _write_state(artifact: ArtifactLike, state: dict[str, Any]) -> None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeployParameters:
-    """What deploy-inference-service deploys, and how: all its inputs besides artifacts.
+class ServingTarget:
+    """Where and how the InferenceService serves: the deploy inputs a pipeline passes through as they are.
 
-    Keyword-only, so that two swapped values of the same type cannot pass unnoticed. The component's
-    signature repeats these fields because KFP reads its inputs from there; a unit test keeps the two equal.
+    Keyword-only, so that two swapped values of the same type cannot pass unnoticed.
 
     Attributes:
-        image_ref: The digest-pinned image from build-image.
-        image_format: modelcar (the image is mounted as storageUri oci://) or predictor (it is the container).
         isvc_name: InferenceService name (DNS-1123 label).
         namespace: Kubernetes namespace of the InferenceService.
         deployment_mode: knative or standard.
@@ -201,11 +198,8 @@ class DeployParameters:
         deployment_overrides: Further deployment-config fields (autoscaling, node affinity, ...).
         target: cluster (apply and wait) or render (write and validate only).
         wait_timeout_s: Seconds to wait for readiness of this generation.
-        pipeline_run: The Kubeflow run ID stamped on the InferenceService; empty outside a run.
     """
 
-    image_ref: str
-    image_format: str
     isvc_name: str
     namespace: str
     deployment_mode: str
@@ -215,6 +209,23 @@ class DeployParameters:
     deployment_overrides: dict[str, object]
     target: str
     wait_timeout_s: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployParameters(ServingTarget):
+    """What deploy-inference-service deploys, and how: all its inputs besides artifacts.
+
+    The component's signature repeats these fields because KFP runs a lightweight component from its own
+    source text, signature included; tests/unit/test_pipeline_params.py keeps the two equal.
+
+    Attributes:
+        image_ref: The digest-pinned image from build-image.
+        image_format: modelcar (the image is mounted as storageUri oci://) or predictor (it is the container).
+        pipeline_run: The Kubeflow run ID stamped on the InferenceService; empty outside a run.
+    """
+
+    image_ref: str
+    image_format: str
     pipeline_run: str
 
 
