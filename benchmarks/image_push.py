@@ -1,7 +1,15 @@
 """Image push benchmark: our daemonless push against the hashing floor, skopeo copy and buildah.
 
-All against one local docker-registry on 127.0.0.1, for 1 GiB and 4 GiB model files of random
-bytes and of float32 weights:
+All against one local docker-registry on 127.0.0.1. Two kinds of case.
+
+**Versions** (``--shards 8 --shard-mib 256``): a model of N shards plus a config; version 2 is a
+fresh copy (new inodes, so the digest cache cannot help) with one shard changed. Each tool pushes
+version 1, then version 2 is timed: ours layered (the default), ours single-layer, skopeo copy of
+an OCI layout holding our layered image, buildah bud + push. Bytes sent come from our result
+(registry bytes for the others are not separated). Pull side: ``skopeo copy`` of version 2 into
+an OCI layout that already holds version 1, layered vs single layer.
+
+**Single file**, for 1 GiB and 4 GiB model files of random bytes and of float32 weights:
 
 - ours: ``build_image`` (uncompressed layer, scratch base) to a fresh repository, digest cache cold;
 - openssl: ``openssl dgst -sha256`` of the same file, the floor for reading and hashing it once;
@@ -49,9 +57,10 @@ from pathlib import Path
 from oci_images import build_image
 started = time.perf_counter()
 result = build_image(Path(sys.argv[1]), sys.argv[2], base_image=sys.argv[3], insecure=True,
-                     show_progress=False, cache_dir=Path(sys.argv[4]))
-print(json.dumps({"seconds": time.perf_counter() - started, "reused": result.layer_reused,
-                  "image": result.pinned}))
+                     show_progress=False, cache_dir=Path(sys.argv[4]),
+                     layers=sys.argv[5] if len(sys.argv) > 5 else None)
+print(json.dumps({"seconds": time.perf_counter() - started, "reused": result.reused,
+                  "image": result.pinned, "sent": result.bytes_sent, "skipped": result.bytes_skipped}))
 """
 
 
@@ -245,6 +254,106 @@ class Bench:
             for path in (package, self.work / "context", self.work / "layout", cache, self.work / "layout-cache"):
                 shutil.rmtree(path, ignore_errors=True)
 
+    def run_versions(self, shards: int, shard_mib: int) -> None:
+        case = f"{shards}x{shard_mib} MiB v2"
+        shard = shard_mib << 20
+        total = shards * shard
+        print(f"{case}:", flush=True)
+        host, python = self.registry.host, sys.executable
+        v1, v2 = self.work / "v1", self.work / "v2"
+        v1.mkdir()
+        for index in range(shards):
+            write_model(v1 / f"model-{index + 1:05d}-of-{shards:05d}.safetensors", shard, "random")
+        (v1 / "config.json").write_text('{"version": 1}')
+        shutil.copytree(v1, v2)  # a fresh download: new inodes, cold digest cache
+        write_model(v2 / f"model-{shards // 2:05d}-of-{shards:05d}.safetensors", shard, "random")
+        (v2 / "config.json").write_text('{"version": 2}')
+        try:
+            for tool, layers in (("ours", "per-file"), ("ours single", "single")):
+                repo = "layered" if layers == "per-file" else "single"
+                cache = self.work / f"cache-{repo}"
+                push = [python, "-c", PUSH_RUNNER]
+                run_measured([*push, str(v1), f"{host}/bench/{repo}:v1", "scratch", str(cache), layers], env=self.env)
+                out = self.measure(
+                    case,
+                    tool,
+                    total,
+                    [*push, str(v2), f"{host}/bench/{repo}:v2", "scratch", str(cache), layers],
+                    env=self.env,
+                )
+                document = json.loads(out)
+                self.results[-1].note = f"(sent {document['sent'] / (1 << 20):.0f} MiB of {total >> 20} MiB)"
+                print(f"             sent {document['sent'] >> 20} MiB, skipped {document['skipped'] >> 20} MiB")
+            layout = self.work / "layout"
+            for version, package in (("v1", v1), ("v2", v2)):
+                run_measured(
+                    [
+                        python,
+                        "-c",
+                        PUSH_RUNNER,
+                        str(package),
+                        f"oci-layout:{layout}:{version}",
+                        "scratch",
+                        str(self.work / "layout-cache"),
+                    ],
+                    env=self.env,
+                )
+            copy = ["skopeo", "copy", "--quiet", "--dest-tls-verify=false"]
+            run_measured([*copy, f"oci:{layout}:v1", f"docker://{host}/bench/skopeo:v1"])
+            self.measure(
+                case,
+                "skopeo",
+                total,
+                [*copy, f"oci:{layout}:v2", f"docker://{host}/bench/skopeo:v2"],
+                note="(gzips on push)",
+            )
+            for version, package in (("v1", v1), ("v2", v2)):
+                context = self.work / f"context-{version}"
+                shutil.copytree(package, context / "model", copy_function=os.link)
+                (context / "Dockerfile").write_text(f"FROM {self.busybox}\nCOPY model /models/\n")
+            run_measured(self.buildah("pull", "--tls-verify=false", self.busybox))
+            for version in ("v1", "v2"):
+                started = time.perf_counter()
+                run_measured(
+                    self.buildah(
+                        "bud",
+                        "--isolation",
+                        "chroot",
+                        "-t",
+                        f"localhost/v:{version}",
+                        str(self.work / f"context-{version}"),
+                    )
+                )
+                run_measured(
+                    self.buildah(
+                        "push",
+                        "--tls-verify=false",
+                        f"localhost/v:{version}",
+                        f"docker://{host}/bench/buildah:{version}",
+                    )
+                )
+                seconds = time.perf_counter() - started
+            self.results.append(
+                Measurement(case, "buildah", seconds, total / seconds / 1e6, 0, 0, "(bud + push of v2)")
+            )
+            print(f"  buildah    {seconds:8.2f} s (bud + push of v2)", flush=True)
+            for repo in ("layered", "single"):
+                pulled = self.work / f"pulled-{repo}"
+                pull = ["skopeo", "copy", "--quiet", "--src-tls-verify=false"]
+                run_measured([*pull, f"docker://{host}/bench/{repo}:v1", f"oci:{pulled}:v1"])
+                self.measure(
+                    case,
+                    f"pull v2 {repo}",
+                    total,
+                    [*pull, f"docker://{host}/bench/{repo}:v2", f"oci:{pulled}:v2"],
+                    note="(skopeo copy to an OCI layout holding v1)",
+                )
+        finally:
+            run_measured(self.buildah("rmi", "--all", "--force"))
+            for path in self.work.iterdir():
+                if path.name not in ("registry", "busybox", "busybox-cache"):
+                    shutil.rmtree(path, ignore_errors=True)
+
 
 def summarize(results: list[Measurement]) -> str:
     lines = [
@@ -273,6 +382,26 @@ def summarize(results: list[Measurement]) -> str:
             f"| {ours / by_tool['openssl'].seconds:.1f} | {in_process} (process {by_tool['re-push'].seconds:.2f}) "
             f"| {by_tool['ours'].peak_rss_mb:.0f} |"
         )
+    versions = [case for case in dict.fromkeys(item.case for item in results) if case.endswith(" v2")]
+    if versions:
+        lines += [
+            "",
+            "| case | ours layered / ours single-layer (target ≤ 0.2) | skopeo / ours | buildah / ours "
+            "| pull v2: layered / single |",
+            "|---|---:|---:|---:|---:|",
+        ]
+    for case in versions:
+        seconds = {item.tool: item.seconds for item in results if item.case == case}
+        ours = seconds.get("ours", float("nan"))
+        lines.append(
+            f"| {case} | {ours / seconds.get('ours single', float('nan')):.2f} "
+            f"| {seconds.get('skopeo', float('nan')) / ours:.1f} | {seconds.get('buildah', float('nan')) / ours:.1f} "
+            f"| {seconds.get('pull v2 layered', float('nan')) / seconds.get('pull v2 single', float('nan')):.2f} |"
+        )
+    singles = [item for item in results if item.tool == "ours" and not item.case.endswith(" v2")]
+    if singles:
+        lines += ["", "| case | ours wall / registry CPU (target ≤ 1.1) |", "|---|---:|"]
+        lines += [f"| {item.case} | {item.seconds / max(item.registry_cpu_s, 1e-9):.2f} |" for item in singles]
     return "\n".join(lines)
 
 
@@ -282,6 +411,8 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["random", "float32"], choices=["random", "float32"])
     parser.add_argument("--work-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--json", type=Path, help="also write the measurements here")
+    parser.add_argument("--shards", type=int, default=8, help="versions case: shards per model (0: skip the case)")
+    parser.add_argument("--shard-mib", type=int, default=256, help="versions case: MiB per shard")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="image-push-bench-", dir=args.work_dir))
     free = shutil.disk_usage(work).free
@@ -293,27 +424,31 @@ def main() -> None:
         f"buildah: {subprocess.run(['buildah', '--version'], capture_output=True, text=True).stdout.strip()}"
     )
     results: list[Measurement] = []
+    cases: list[tuple[str, float]] = [("versions", 0)] if args.shards else []
+    cases += [(kind, size) for size in args.sizes_gib for kind in args.kinds]
     try:
-        for size in args.sizes_gib:
-            for kind in args.kinds:
-                with LocalRegistry(work / "registry") as registry:
-                    rootfs = busybox_rootfs(work / "busybox")
-                    busybox = push_directory_image(
-                        scan_tree(rootfs, prefix=""),
-                        parse_reference(f"{registry.host}/base/busybox:1"),
-                        base_image="scratch",
-                        platform=Platform("linux", "amd64"),
-                        cmd=["sh"],
-                        access=RegistryAccess(insecure=True),
-                        cache_dir=work / "busybox-cache",
-                    ).pinned
-                    bench = Bench(work, registry, busybox)
-                    try:
+        for kind, size in cases:
+            with LocalRegistry(work / "registry") as registry:
+                rootfs = busybox_rootfs(work / "busybox")
+                busybox = push_directory_image(
+                    scan_tree(rootfs, prefix=""),
+                    parse_reference(f"{registry.host}/base/busybox:1"),
+                    base_image="scratch",
+                    platform=Platform("linux", "amd64"),
+                    cmd=["sh"],
+                    access=RegistryAccess(insecure=True),
+                    cache_dir=work / "busybox-cache",
+                ).pinned
+                bench = Bench(work, registry, busybox)
+                try:
+                    if kind == "versions":
+                        bench.run_versions(args.shards, args.shard_mib)
+                    else:
                         bench.run_case(size, kind)
-                    finally:
-                        results += bench.results
-                shutil.rmtree(work / "registry")
-                shutil.rmtree(work / "busybox")
+                finally:
+                    results += bench.results
+            shutil.rmtree(work / "registry")
+            shutil.rmtree(work / "busybox")
     finally:
         shutil.rmtree(work, ignore_errors=True)
         print()

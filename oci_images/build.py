@@ -1,10 +1,11 @@
 """``build_image``: package directory → modelcar or predictor image, pushed and digest-pinned.
 
 Order of work, so that a failure never leaves a tag on an incomplete image:
-validate every input (nothing written yet) → read the base → stream the model layer
-(or reuse it when the digest cache and a HEAD agree) → bring the base layers over
-(HEAD, then cross-repository mount, then copy) → config → check every blob is there →
-manifest last.
+validate every input (nothing written yet) → read the base → plan the model layers
+(:mod:`oci_images.layering`) → push them, skipping what the target has or can mount
+(:mod:`oci_images.push`) → bring the base layers over (HEAD, then cross-repository mount,
+then copy) → config → check every blob is there → manifest last. A dry run does the
+reading, hashing and HEADs and stops before the first write.
 """
 
 from __future__ import annotations
@@ -14,20 +15,31 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from oci_images import media_types
 from oci_images.credentials import load_credentials
-from oci_images.digest_cache import CachedLayer, DigestCache, default_cache_dir
-from oci_images.digests import Compression, DigestingStream, check_compression, layer_media_type
-from oci_images.image import SCRATCH, BaseImage, Platform, append_layer, load_base, scratch_base
+from oci_images.digest_cache import DigestCache, default_cache_dir
+from oci_images.digests import Compression, check_compression
+from oci_images.image import (
+    SCRATCH,
+    AppendedImage,
+    BaseImage,
+    NewLayer,
+    Platform,
+    append_layers,
+    load_base,
+    scratch_base,
+)
 from oci_images.labels import package_labels
 from oci_images.layer import LayerPlan, scan_tree
+from oci_images.layering import DEFAULT_THRESHOLD, LayerMode, layer_settings, plan_layers
 from oci_images.oci_layout import OciLayoutStore
 from oci_images.progress import Progress
+from oci_images.push import LayerPusher, PushedLayer
 from oci_images.reference import ImageReference, LayoutReference, RegistryReference, parse_reference
 from oci_images.registry import DEFAULT_TIMEOUT_S, RegistryClient
 from oci_images.stores import ImageStore, RegistryStore
@@ -46,21 +58,46 @@ REGISTRY_ENV = "AISERVING_REGISTRY"
 
 
 @dataclass(frozen=True)
+class BaseLayerStatus:
+    """A base layer and how it got (or would get) to the target: present, mounted, copied, would copy."""
+
+    digest: str
+    size: int
+    outcome: str
+
+
+@dataclass(frozen=True)
 class BuildResult:
-    """What was pushed."""
+    """What was pushed, or in a dry run what would be: the digests are exact either way."""
 
     reference: str
     digest: str
     config_digest: str
-    layer: CachedLayer
-    layer_reused: bool
+    layers: tuple[PushedLayer, ...]
     base: str
     base_digest: str | None
+    base_layers: tuple[BaseLayerStatus, ...] = field(default_factory=tuple)
+    dry_run: bool = False
 
     @property
     def pinned(self) -> str:
         """``REGISTRY/REPO@sha256:…`` (the tag dropped, as skopeo and KServe want): what a deployment uses."""
         return str(parse_reference(self.reference).with_digest(self.digest))
+
+    @property
+    def bytes_sent(self) -> int:
+        """Model-layer blob bytes uploaded (or to upload in a dry run)."""
+        return sum(layer.sent_bytes for layer in self.layers)
+
+    @property
+    def bytes_skipped(self) -> int:
+        """Model-layer blob bytes not uploaded: the target had them or mounted them."""
+        return sum(layer.layer.size for layer in self.layers if layer.skipped)
+
+    @property
+    def reused(self) -> bool:
+        """True when no model layer had to be uploaded."""
+        return all(layer.skipped for layer in self.layers)
 
 
 def _created_timestamp(environ: dict[str, str] | os._Environ[str]) -> str:
@@ -106,6 +143,7 @@ class _Stores:
         self.clients: dict[str, RegistryClient] = {}
 
     def open(self, reference: ImageReference, actions: str) -> ImageStore:
+        """A store for the reference; registry stores on one host share a client (and its token)."""
         if isinstance(reference, LayoutReference):
             return OciLayoutStore(reference.path)
         client = self.clients.get(reference.registry)
@@ -123,6 +161,7 @@ class _Stores:
         return RegistryStore(client, reference)
 
     def close(self) -> None:
+        """Close every registry client."""
         for client in self.clients.values():
             client.close()
 
@@ -160,6 +199,10 @@ def build_image(
     cache_dir: Path | None = None,
     show_progress: bool | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    layers: str | None = None,
+    layer_threshold: str | int | None = None,
+    mount_from: tuple[str, ...] = (),
+    dry_run: bool = False,
 ) -> BuildResult:
     """Build a modelcar or predictor image from ``package_dir`` and push it to ``image``.
 
@@ -176,9 +219,16 @@ def build_image(
         cache_dir: where the layer digest cache lives (default: ``$AISERVING_CACHE_DIR`` or ~/.cache).
         show_progress: draw a progress bar (default: when stderr is a terminal).
         timeout_s: seconds to wait for each registry response to start.
+        layers: ``per-file`` (a layer per file of at least ``layer_threshold`` bytes, the rest in one
+            shared layer) or ``single``; default ``$AISERVING_IMAGE_LAYERS``, else ``per-file``.
+        layer_threshold: bytes, or a size such as ``32M``; default ``$AISERVING_LAYER_THRESHOLD``,
+            else 32 MiB.
+        mount_from: repositories on the target registry (``models/base-llm``) whose blobs may be
+            shared: layers found there are mounted instead of uploaded.
+        dry_run: read, hash and HEAD only; report what would be sent and write nothing to the target.
 
     Returns:
-        The pushed reference and its manifest digest.
+        The pushed reference and its manifest digest (in a dry run: the digest it would have).
 
     Raises:
         InvalidInputError: a bad argument or package; nothing was written.
@@ -191,6 +241,7 @@ def build_image(
         raise InvalidInputError(f"image format {image_format!r} is not supported", hint="use modelcar or predictor")
     checked_format: ImageFormat = "modelcar" if image_format == "modelcar" else "predictor"
     layer_compression = check_compression(compression)
+    layer_mode, threshold = layer_settings(layers, layer_threshold)
     image = image or default_image(package_dir)
     target = parse_reference(image)
     if target.digest is not None:
@@ -202,6 +253,7 @@ def build_image(
     base_text = base_image or _default_base(checked_format)
     if base_text != SCRATCH:
         parse_reference(base_text)
+    _check_mount_sources(target, mount_from)
     plan = scan_tree(package_dir, prefix="models")
     _created_timestamp(os.environ)
     labels = package_labels(package_dir, image_format=checked_format)
@@ -226,7 +278,29 @@ def build_image(
         access=RegistryAccess(insecure, ca_file, registry_config, timeout_s),
         cache_dir=cache_dir,
         show_progress=show_progress,
+        layer_mode=layer_mode,
+        layer_threshold=threshold,
+        mount_from=mount_from,
+        dry_run=dry_run,
     )
+
+
+def _check_mount_sources(target: ImageReference, mount_from: tuple[str, ...]) -> None:
+    """Mount sources are repository names on the target registry; a layout target cannot mount."""
+    if not mount_from:
+        return
+    if not isinstance(target, RegistryReference):
+        raise InvalidInputError(
+            f"--mount-from {mount_from[0]} needs a registry target, not {target}",
+            hint="drop --mount-from when writing an OCI layout",
+        )
+    for name in mount_from:
+        if "/" in name and name.split("/", 1)[0] == target.registry:
+            raise InvalidInputError(
+                f"--mount-from {name} names the registry; give the repository only",
+                hint=f"use {name.split('/', 1)[1]} (mounts only work within {target.registry})",
+            )
+        parse_reference(f"{target.registry}/{name}")
 
 
 @dataclass(frozen=True)
@@ -253,8 +327,12 @@ def push_directory_image(
     access: RegistryAccess | None = None,
     cache_dir: Path | None = None,
     show_progress: bool | None = None,
+    layer_mode: LayerMode = "per-file",
+    layer_threshold: int = DEFAULT_THRESHOLD,
+    mount_from: tuple[str, ...] = (),
+    dry_run: bool = False,
 ) -> BuildResult:
-    """Append the scanned directory as one layer to ``base_image`` and push the image to ``target``.
+    """Append the scanned directory as planned layers to ``base_image`` and push the image to ``target``.
 
     The lower-level half of :func:`build_image`, also used to build a rootfs image (such as the
     busybox modelcar base) from a directory with ``prefix=""``.
@@ -278,7 +356,8 @@ def push_directory_image(
         timeout_s=access.timeout_s,
     )
     try:
-        target_store = stores.open(target, "pull,push")
+        # A dry run only reads: asking for pull alone also works with read-only credentials.
+        target_store = stores.open(target, "pull" if dry_run else "pull,push")
         if base_reference is None:
             base = scratch_base(platform)
         else:
@@ -288,74 +367,124 @@ def push_directory_image(
             labels["org.opencontainers.image.base.name"] = base.name
             labels["org.opencontainers.image.base.digest"] = base.digest
         cache = DigestCache(cache_dir or default_cache_dir())
-        layer, reused = _push_model_layer(plan, compression, target_store, base.store, cache, show_progress)
-        _bring_base_layers(base, target_store, show_progress)
-        appended = append_layer(
-            base, layer, labels=labels, env=env or {}, cmd=cmd, created=created, created_by=created_by
-        )
-        if not target_store.has_blob(appended.config_digest):
-            target_store.write_blob([appended.config], lambda: appended.config_digest)
-        missing = [
-            descriptor["digest"]
-            for descriptor in [*appended.layers, {"digest": appended.config_digest}]
-            if not target_store.has_blob(descriptor["digest"])
+        explicit = [
+            stores.open(parse_reference(f"{target.registry}/{name}"), "pull")
+            for name in mount_from
+            if isinstance(target, RegistryReference)
         ]
-        if missing:
-            raise ConflictError(
-                f"{target_store.name} lost blobs {', '.join(missing)} before the manifest was pushed; no tag was set",
-                hint="run the build again (a registry garbage collection may have run)",
-            )
-        digest = target_store.write_manifest(appended.manifest, media_types.OCI_MANIFEST, target.tag)
+        planned = plan_layers(plan, layer_mode, layer_threshold)
+        progress = Progress(
+            f"pushing {len(planned)} model layer{'s' if len(planned) > 1 else ''} "
+            f"({plan.file_bytes / (1 << 20):.0f} MiB)",
+            None,
+            enabled=False if dry_run else show_progress,
+        )
+        pusher = LayerPusher(
+            target_store,
+            compression,
+            cache,
+            _mount_sources(stores, target, target_store, base, explicit, cache),
+            progress,
+            dry_run=dry_run,
+        )
+        pushed = pusher.push(planned, share_likely=bool(explicit) or target_store.has_images())
+        base_layers = _bring_base_layers(base, target_store, show_progress, dry_run=dry_run)
+        appended = append_layers(
+            base,
+            [
+                NewLayer(
+                    item.layer,
+                    created_by if item.planned.kind == "package" else f"{created_by} ({item.planned.description})",
+                    item.planned.annotations(),
+                )
+                for item in pushed
+            ],
+            labels=labels,
+            env=env or {},
+            cmd=cmd,
+            created=created,
+        )
+        # A dry run knows every digest, so it can say which manifest digest the push would give.
+        digest = appended.manifest_digest if dry_run else _push_config_and_manifest(target_store, appended, target.tag)
     finally:
         stores.close()
-    _LOG.info("pushed %s@%s", target, digest)
+    _LOG.info("%s %s@%s", "would push" if dry_run else "pushed", target, digest)
     return BuildResult(
         reference=str(target),
         digest=digest,
         config_digest=appended.config_digest,
-        layer=layer,
-        layer_reused=reused,
+        layers=tuple(pushed),
         base=base.name,
         base_digest=base.digest,
+        base_layers=tuple(base_layers),
+        dry_run=dry_run,
     )
 
 
-def _push_model_layer(
-    plan: LayerPlan,
-    compression: Compression,
-    target: ImageStore,
-    base_store: ImageStore | None,
+def _mount_sources(
+    stores: _Stores,
+    target: ImageReference,
+    target_store: ImageStore,
+    base: BaseImage,
+    explicit: list[ImageStore],
     cache: DigestCache,
-    show_progress: bool | None,
-) -> tuple[CachedLayer, bool]:
-    """Reuse the layer when the cache knows these exact files and the target has the blob; else stream it."""
-    fingerprint = plan.fingerprint(compression)
-    cached = cache.get(fingerprint)
-    if cached is not None and (
-        target.has_blob(cached.digest) or (base_store is not None and target.try_mount(cached.digest, base_store))
-    ):
-        _LOG.info("model layer %s unchanged and already in %s", cached.digest, target.name)
-        return cached, True
-    stream = DigestingStream(plan.chunks(), compression)
-    total = plan.tar_size if compression == "none" else None
-    progress = Progress(f"pushing model layer ({plan.file_bytes / (1 << 20):.0f} MiB)", total, enabled=show_progress)
-    target.write_blob(progress.wrap(stream), lambda: stream.digest)
-    layer = CachedLayer(stream.digest, stream.diff_id, stream.size, layer_media_type(compression))
-    cache.put(fingerprint, layer)
-    return layer, False
+) -> Callable[[str], list[ImageStore]]:
+    """For a digest: the base repository, the ``mount_from`` ones, then those the cache saw it in."""
+
+    def sources(digest: str) -> list[ImageStore]:
+        if not isinstance(target, RegistryReference):
+            return []
+        found = [*([base.store] if base.store is not None else []), *explicit]
+        prefix = f"{target.registry}/"
+        for location in cache.locations(digest):
+            if location.startswith(prefix) and location != target_store.name:
+                found.append(stores.open(parse_reference(location), "pull"))
+        unique = {store.name: store for store in found if store.name != target_store.name}
+        return list(unique.values())
+
+    return sources
 
 
-def _bring_base_layers(base: BaseImage, target: ImageStore, show_progress: bool | None) -> None:
+def _push_config_and_manifest(target: ImageStore, appended: AppendedImage, tag: str | None) -> str:
+    """Config blob, a HEAD of every blob, then the manifest: a tag only ever names a complete image."""
+    if not target.has_blob(appended.config_digest):
+        target.write_blob([appended.config], _constant(appended.config_digest))
+    missing = [
+        descriptor["digest"]
+        for descriptor in [*appended.layers, {"digest": appended.config_digest}]
+        if not target.has_blob(descriptor["digest"])
+    ]
+    if missing:
+        raise ConflictError(
+            f"{target.name} lost blobs {', '.join(missing)} before the manifest was pushed; no tag was set",
+            hint="run the build again (a registry garbage collection may have run)",
+        )
+    return target.write_manifest(appended.manifest, media_types.OCI_MANIFEST, tag)
+
+
+def _bring_base_layers(
+    base: BaseImage, target: ImageStore, show_progress: bool | None, *, dry_run: bool
+) -> list[BaseLayerStatus]:
     """HEAD each base layer in the target; mount it from the base repository, else copy it."""
     if base.store is None:
-        return
+        return []
+    statuses = []
     for descriptor in base.layers:
-        digest = descriptor["digest"]
-        if target.has_blob(digest) or target.try_mount(digest, base.store):
-            continue
-        progress = Progress(f"copying base layer {digest[:19]}", descriptor["size"], enabled=show_progress)
-        chunks = _verified(base.store.read_blob(digest), digest)
-        target.write_blob(progress.wrap(chunks), _constant(digest))
+        digest, size = descriptor["digest"], descriptor["size"]
+        if target.has_blob(digest):
+            statuses.append(BaseLayerStatus(digest, size, "present"))
+        elif dry_run:
+            same_registry = isinstance(base.store, RegistryStore) and isinstance(target, RegistryStore)
+            statuses.append(BaseLayerStatus(digest, size, "would mount or copy" if same_registry else "would copy"))
+        elif target.try_mount(digest, base.store):
+            statuses.append(BaseLayerStatus(digest, size, "mounted"))
+        else:
+            progress = Progress(f"copying base layer {digest[:19]}", size, enabled=show_progress)
+            chunks = _verified(base.store.read_blob(digest), digest)
+            target.write_blob(progress.wrap(chunks), _constant(digest))
+            progress.finish()
+            statuses.append(BaseLayerStatus(digest, size, "copied"))
+    return statuses
 
 
 def _constant(digest: str) -> Callable[[], str]:

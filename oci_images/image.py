@@ -1,7 +1,7 @@
-"""Read a base image (selecting a platform from an index) and append one layer to it.
+"""Read a base image (selecting a platform from an index) and append layers to it.
 
-The result follows crane append: the base config and layers are kept, the new layer's
-diff_id, a history entry, labels and env are added, and the manifest is always OCI (Docker
+The result follows crane append: the base config and layers are kept, each new layer's
+diff_id and a history entry, labels and env are added, and the manifest is always OCI (Docker
 gzip layers keep their bytes under the OCI media type).
 """
 
@@ -179,17 +179,29 @@ class AppendedImage:
         return sha256_digest(self.manifest)
 
 
-def append_layer(
+@dataclass(frozen=True)
+class NewLayer:
+    """A layer to append: the blob, its history entry, and the annotations of its descriptor."""
+
+    blob: CachedLayer
+    created_by: str
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def append_layers(
     base: BaseImage,
-    layer: CachedLayer,
+    layers: list[NewLayer],
     *,
     labels: dict[str, str],
     env: dict[str, str],
     cmd: list[str] | None = None,
     created: str,
-    created_by: str,
 ) -> AppendedImage:
-    """Append ``layer`` to ``base`` with labels and env added to the config (and ``Cmd`` when given)."""
+    """Append ``layers`` to ``base`` with labels and env added to the config (and ``Cmd`` when given).
+
+    Each layer gets a ``history`` entry (its ``created_by`` says what it holds) and its descriptor
+    carries its annotations, so both the config and the manifest tell which files a layer holds.
+    """
     config = copy.deepcopy(base.config)
     config["created"] = created
     runtime = config.setdefault("config", {}) or {}
@@ -201,11 +213,23 @@ def append_layer(
     if cmd is not None:
         runtime["Cmd"] = cmd
     rootfs = config.setdefault("rootfs", {"type": "layers", "diff_ids": []})
-    rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), layer.diff_id]
-    config["history"] = [*config.get("history", []), {"created": created, "created_by": created_by}]
+    rootfs["diff_ids"] = [*rootfs.get("diff_ids", []), *(layer.blob.diff_id for layer in layers)]
+    config["history"] = [
+        *config.get("history", []),
+        *({"created": created, "created_by": layer.created_by} for layer in layers),
+    ]
     config_body = canonical_json(config)
 
-    layers = [*base.layers, {"mediaType": layer.media_type, "digest": layer.digest, "size": layer.size}]
+    descriptors = [
+        {
+            "mediaType": layer.blob.media_type,
+            "digest": layer.blob.digest,
+            "size": layer.blob.size,
+            **({"annotations": layer.annotations} if layer.annotations else {}),
+        }
+        for layer in layers
+    ]
+    all_layers = [*base.layers, *descriptors]
     annotations = {"org.opencontainers.image.created": created}
     if base.digest is not None:
         annotations["org.opencontainers.image.base.name"] = base.name
@@ -214,7 +238,7 @@ def append_layer(
         "schemaVersion": 2,
         "mediaType": media_types.OCI_MANIFEST,
         "config": {"mediaType": media_types.OCI_CONFIG, "digest": sha256_digest(config_body), "size": len(config_body)},
-        "layers": layers,
+        "layers": all_layers,
         "annotations": annotations,
     }
-    return AppendedImage(config=config_body, manifest=canonical_json(manifest), layers=layers)
+    return AppendedImage(config=config_body, manifest=canonical_json(manifest), layers=all_layers)

@@ -64,6 +64,10 @@ class OciLayoutStore:
         """True when ``blobs/sha256/<hex>`` exists."""
         return self._blob_path(digest).is_file()
 
+    def has_images(self) -> bool:
+        """True when ``index.json`` names a manifest."""
+        return (self.path / INDEX_FILE).is_file() and bool(self._index().get("manifests"))
+
     def read_blob(self, digest: str) -> Iterator[bytes]:
         """Stream a blob file.
 

@@ -169,6 +169,23 @@ class RegistryClient:
         )
         return response.status_code == 200
 
+    def has_tags(self, repository: str) -> bool:
+        """True when the repository holds at least one tag (404: it does not exist yet)."""
+        response = self.request(
+            "GET",
+            self.url(f"/v2/{repository}/tags/list"),
+            params={"n": "1"},
+            ok=(200, 404),
+            what=f"the tags of {repository}",
+        )
+        if response.status_code == 404:
+            return False
+        try:
+            tags = response.json().get("tags")
+        except ValueError:
+            return False
+        return bool(tags)
+
     def mount_blob(self, repository: str, digest: str, from_repository: str) -> bool:
         """Ask the registry to link a blob from another repository; False when it declined."""
         response = self.request(

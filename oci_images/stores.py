@@ -32,6 +32,10 @@ class ImageStore(Protocol):
         """Stream a blob's bytes."""
         ...
 
+    def has_images(self) -> bool:
+        """True when earlier images are stored here, so some of a new image's blobs may be too."""
+        ...
+
     def write_blob(self, chunks: Iterable[bytes], digest: DigestSupplier) -> None:
         """Store a blob; ``digest()`` is asked after ``chunks`` is exhausted."""
         ...
@@ -65,6 +69,10 @@ class RegistryStore:
     def has_blob(self, digest: str) -> bool:
         """HEAD the blob."""
         return self.client.blob_exists(self.repository, digest)
+
+    def has_images(self) -> bool:
+        """True when the repository has a tag."""
+        return self.client.has_tags(self.repository)
 
     def read_blob(self, digest: str) -> Iterator[bytes]:
         """GET the blob, streamed."""

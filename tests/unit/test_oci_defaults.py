@@ -31,9 +31,17 @@ def test_default_image_is_a_layout_without_a_registry(tmp_path: Path) -> None:
         ({"image": "r.example.com/m@sha256:" + "a" * 64}, "names a digest"),
         ({"base_image": "r.example.com/Bad:tag"}, "invalid repository"),
         ({"ca_file": "/no/such/ca.pem"}, "CA file /no/such/ca.pem does not exist"),
+        ({"layers": "per-shard"}, "layer mode 'per-shard' is not supported"),
+        ({"layer_threshold": "big"}, "layer threshold 'big' is not a size"),
+        ({"mount_from": ("models/base",)}, "--mount-from models/base needs a registry target"),
+        (
+            {"image": "r.example.com/m:v1", "mount_from": ("r.example.com/models/base",)},
+            "--mount-from r.example.com/models/base names the registry",
+        ),
+        ({"image": "r.example.com/m:v1", "mount_from": ("Models/Base",)}, "invalid repository"),
     ],
 )
-def test_bad_arguments_fail_before_any_write(tmp_path: Path, kwargs: dict[str, str], message: str) -> None:
+def test_bad_arguments_fail_before_any_write(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
     package = make_package(tmp_path / "pkg")
     arguments: dict[str, object] = {"image": f"oci-layout:{tmp_path / 'out'}", **kwargs}
     if "ca_file" in arguments:

@@ -10,7 +10,7 @@ import pytest
 from oci_images import media_types
 from oci_images.digest_cache import CachedLayer, DigestCache
 from oci_images.digests import sha256_digest
-from oci_images.image import Platform, append_layer, canonical_json, load_base, scratch_base
+from oci_images.image import NewLayer, Platform, append_layers, canonical_json, load_base, scratch_base
 from oci_images.oci_layout import OciLayoutStore
 from serving_core.errors import InvalidInputError, NotFoundError, UnsupportedError
 
@@ -113,22 +113,26 @@ def test_unsupported_media_types(store: OciLayoutStore, layer_type: str, config_
 def test_append_keeps_the_base_and_adds_layer_history_labels_env(store: OciLayoutStore) -> None:
     _, digest = put_image(store, "amd64")
     base = load_base(store, "single-amd64", "base:1", Platform.parse("linux/amd64"))
-    image = append_layer(
+    second = CachedLayer("sha256:" + "3" * 64, "sha256:" + "4" * 64, 99, media_types.OCI_LAYER_TAR)
+    image = append_layers(
         base,
-        LAYER,
+        [NewLayer(LAYER, "add model"), NewLayer(second, "add shard", {"ai.creativeflow.layer.file": "/models/s"})],
         labels={"l": "v"},
         env={"A": "2", "MODEL": "/models"},
         cmd=None,
         created="1970-01-01T00:00:00Z",
-        created_by="add model",
     )
     assert json.loads(image.config) == {
         "architecture": "amd64",
         "os": "linux",
         "created": "1970-01-01T00:00:00Z",
         "config": {"Env": ["PATH=/bin", "A=2", "MODEL=/models"], "Labels": {"l": "v"}},
-        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "d" * 64, LAYER.diff_id]},
-        "history": [{"created_by": "base"}, {"created": "1970-01-01T00:00:00Z", "created_by": "add model"}],
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "d" * 64, LAYER.diff_id, second.diff_id]},
+        "history": [
+            {"created_by": "base"},
+            {"created": "1970-01-01T00:00:00Z", "created_by": "add model"},
+            {"created": "1970-01-01T00:00:00Z", "created_by": "add shard"},
+        ],
     }
     assert json.loads(image.manifest) == {
         "schemaVersion": 2,
@@ -138,7 +142,16 @@ def test_append_keeps_the_base_and_adds_layer_history_labels_env(store: OciLayou
             "digest": sha256_digest(image.config),
             "size": len(image.config),
         },
-        "layers": [*base.layers, {"mediaType": LAYER.media_type, "digest": LAYER.digest, "size": LAYER.size}],
+        "layers": [
+            *base.layers,
+            {"mediaType": LAYER.media_type, "digest": LAYER.digest, "size": LAYER.size},
+            {
+                "mediaType": second.media_type,
+                "digest": second.digest,
+                "size": 99,
+                "annotations": {"ai.creativeflow.layer.file": "/models/s"},
+            },
+        ],
         "annotations": {
             "org.opencontainers.image.base.digest": digest,
             "org.opencontainers.image.base.name": "base:1",
@@ -149,14 +162,13 @@ def test_append_keeps_the_base_and_adds_layer_history_labels_env(store: OciLayou
 
 
 def test_scratch_base_with_cmd() -> None:
-    image = append_layer(
+    image = append_layers(
         scratch_base(Platform.parse("linux/arm64/v8")),
-        LAYER,
+        [NewLayer(LAYER, "x")],
         labels={},
         env={},
         cmd=["sh"],
         created="1970-01-01T00:00:00Z",
-        created_by="x",
     )
     config = json.loads(image.config)
     assert (config["architecture"], config["variant"], config["config"]) == (
@@ -186,6 +198,17 @@ def test_digest_cache_round_trip_and_bad_files(tmp_path: Path) -> None:
     cache.put("k", LAYER)
     assert DigestCache(tmp_path / "cache").get("k") == LAYER
     cache.path.write_text("not json")
-    assert cache.get("k") is None
+    assert DigestCache(tmp_path / "cache").get("k") is None
     cache.put("k2", LAYER)
-    assert cache.get("k2") == LAYER
+    assert DigestCache(tmp_path / "cache").get("k2") == LAYER
+
+
+def test_blob_locations_are_remembered_newest_first(tmp_path: Path) -> None:
+    cache = DigestCache(tmp_path / "cache")
+    assert cache.locations(LAYER.digest) == []
+    cache.remember([LAYER.digest], "r:5000/models/a")
+    cache.remember([LAYER.digest], "r:5000/models/b")
+    cache.remember([LAYER.digest], "r:5000/models/a")
+    assert DigestCache(tmp_path / "cache").locations(LAYER.digest) == ["r:5000/models/a", "r:5000/models/b"]
+    cache.locations_path.write_text("[1, 2]")
+    assert DigestCache(tmp_path / "cache").locations(LAYER.digest) == []

@@ -68,6 +68,8 @@ def test_modelcar_push_is_readable_by_skopeo_and_kserve(
         "--insecure",
         "--compression",
         compression,
+        "--layer-threshold",
+        "100K",  # model.onnx (300 kB) gets a layer of its own
     )
     assert result.returncode == 0, result.stderr
     pinned = result.stdout.strip()
@@ -79,9 +81,17 @@ def test_modelcar_push_is_readable_by_skopeo_and_kserve(
     assert raw["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     layers = raw["layers"]
     assert isinstance(layers, list)
-    assert layers[:-1] == base_raw["layers"]
+    assert [layer["digest"] for layer in layers[:-2]] == [layer["digest"] for layer in base_raw["layers"]]
     expected_type = "application/vnd.oci.image.layer.v1.tar" + ("+gzip" if compression == "gzip" else "")
-    assert layers[-1]["mediaType"] == expected_type
+    assert [layer["mediaType"] for layer in layers[-2:]] == [expected_type, expected_type]
+    assert [layer["annotations"] for layer in layers[-2:]] == [
+        {
+            "ai.creativeflow.layer.kind": "file",
+            "ai.creativeflow.layer.file": "/models/fraud/1/model.onnx",
+            "ai.creativeflow.layer.file-count": "1",
+        },
+        {"ai.creativeflow.layer.kind": "small-files", "ai.creativeflow.layer.file-count": "6"},
+    ]
     assert raw["annotations"] == {
         "org.opencontainers.image.base.digest": busybox_base.split("@", 1)[1],
         "org.opencontainers.image.base.name": busybox_base,
@@ -92,14 +102,15 @@ def test_modelcar_push_is_readable_by_skopeo_and_kserve(
 
     config = skopeo_json("inspect", "--tls-verify=false", "--config", "--raw", f"docker://{image}")
     base_config = skopeo_json("inspect", "--tls-verify=false", "--config", "--raw", f"docker://{busybox_base}")
-    assert config["rootfs"]["diff_ids"][:-1] == base_config["rootfs"]["diff_ids"]  # type: ignore[index]
+    assert config["rootfs"]["diff_ids"][:-2] == base_config["rootfs"]["diff_ids"]  # type: ignore[index]
     if compression == "none":
-        assert config["rootfs"]["diff_ids"][-1] == layers[-1]["digest"]  # type: ignore[index]
+        assert config["rootfs"]["diff_ids"][-2:] == [layer["digest"] for layer in layers[-2:]]  # type: ignore[index]
     assert config["config"]["Cmd"] == ["sh"]  # type: ignore[index]
-    assert config["history"][-1] == {  # type: ignore[index]
-        "created": "1970-01-01T00:00:00Z",
-        "created_by": "aiserving build-image --format modelcar: COPY package /models",
-    }
+    copy = "aiserving build-image --format modelcar: COPY package /models"
+    assert config["history"][-2:] == [  # type: ignore[index]
+        {"created": "1970-01-01T00:00:00Z", "created_by": f"{copy} (/models/fraud/1/model.onnx)"},
+        {"created": "1970-01-01T00:00:00Z", "created_by": f"{copy} (6 files, directories, symlinks)"},
+    ]
     assert config["config"]["Labels"] == {  # type: ignore[index]
         "ai.creativeflow.image.format": "modelcar",
         "ai.creativeflow.model.aliases": "champion",
@@ -135,16 +146,17 @@ def test_rebuild_is_reproducible_and_repush_reuses_the_layer(
 ) -> None:
     package = make_package(tmp_path / "pkg", weights=b"\x01" * 1000)
     first = build_image(package, f"{registry.host}/models/repro:a", base_image=busybox_base, insecure=True)
-    assert not first.layer_reused
+    assert not first.reused
     again = build_image(package, f"{registry.host}/models/repro:a", base_image=busybox_base, insecure=True)
-    assert again.layer_reused
+    assert again.reused
+    assert again.bytes_sent == 0
     assert again.digest == first.digest
 
     # A copy of the tree elsewhere (other inodes, mtimes) misses the cache but gives the same bytes.
     copy = make_package(tmp_path / "copy", weights=b"\x01" * 1000)
-    copied = build_image(copy, f"{registry.host}/models/repro:b", base_image=busybox_base, insecure=True)
-    assert not copied.layer_reused
-    assert copied.layer.digest == first.layer.digest
+    copied = build_image(copy, f"{registry.host}/models/repro-copy:b", base_image=busybox_base, insecure=True)
+    assert not copied.reused
+    assert copied.layers[0].layer.digest == first.layers[0].layer.digest
     # the image is a function of the content: the same manifest digest
     assert copied.digest == first.digest
 
@@ -154,8 +166,8 @@ def test_rebuild_is_reproducible_and_repush_reuses_the_layer(
     weights.write_bytes(b"\x02" * 1000)
     os.utime(weights, ns=(stat_before.st_atime_ns, stat_before.st_mtime_ns))
     changed = build_image(package, f"{registry.host}/models/repro:a", base_image=busybox_base, insecure=True)
-    assert not changed.layer_reused
-    assert changed.layer.digest != first.layer.digest
+    assert not changed.reused
+    assert changed.layers[0].layer.digest != first.layers[0].layer.digest
 
 
 def test_base_layers_are_mounted_across_repositories(registry: LocalRegistry, busybox_base: str, package: Path) -> None:
@@ -169,7 +181,8 @@ def test_base_layers_are_mounted_across_repositories(registry: LocalRegistry, bu
     mount = f"POST /v2/team-b/fraud/blobs/uploads/?mount={base_layer.replace(':', '%3A')}&from=base%2Fbusybox "
     assert mount + 'HTTP/1.1" 201' in requests_seen
     committed = set(re.findall(r"PUT /v2/team-b/fraud/blobs/uploads/\S*digest=(sha256:[0-9a-f]{64})", requests_seen))
-    assert committed == {result.layer.digest, result.config_digest}  # the base layer was never uploaded
+    # the base layer was never uploaded
+    assert committed == {item.layer.digest for item in result.layers} | {result.config_digest}
     assert result.base_digest == busybox_base.split("@", 1)[1]
 
 
@@ -512,7 +525,7 @@ def test_bearer_token_flow_with_cross_repository_mount(
     inspected = skopeo_json(
         "inspect", "--tls-verify=false", "--creds", "pusher:s3cret-pw", "--raw", f"docker://{result.pinned}"
     )
-    assert inspected["layers"][0]["digest"] == base.layer.digest  # type: ignore[index]
+    assert inspected["layers"][0]["digest"] == base.layers[0].layer.digest  # type: ignore[index]
 
     # KServe's storage initializer logs in with the same docker config and fetches through the token flow
     fetched = kserve_fetch(
