@@ -7,10 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Library packages checked by mypy --strict; tests and benchmarks are linted only.
-LIB_PACKAGES := serving_core mlflow_source model_packaging oci_images inference_services model_wrappers aiserving components pipelines
+LIB_PACKAGES := serving_core mlflow_source model_packaging oci_images inference_services model_wrappers gpu_planning aiserving components pipelines
 # Debian packages the tests run for real (command name:package name).
 SYSTEM_TOOLS := docker-registry:docker-registry skopeo:skopeo buildah:buildah prometheus:prometheus \
-	busybox:busybox-static java:openjdk-17-jre-headless
+	busybox:busybox-static java:openjdk-17-jre-headless chromium:chromium
 
 .PHONY: test demo lint format system-deps constraints clean triton-validator bench-serving
 

@@ -12,6 +12,8 @@ INSTALL_REQUIRES = [
     "pyyaml>=6,<7",  # rendering manifests and reading kustomize output
     "requests>=2.31,<3",  # registry and KFP HTTP clients
     "jsonschema>=4.20,<5",  # CRD schema validation of rendered objects
+    "ortools>=9.12,<10",  # CP-SAT: plan-fleet's exact placement on small fleets (gpu_planning.exact)
+    "markdown-it-py>=3,<5",  # run reports as HTML pages from their Markdown (tables, data: URI figures)
 ]
 
 EXTRAS_REQUIRE = {
@@ -55,6 +57,7 @@ TYPED_PACKAGES = [
     "oci_images",
     "inference_services",
     "model_wrappers",
+    "gpu_planning",
     "aiserving",
 ]
 

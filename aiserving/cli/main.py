@@ -22,17 +22,19 @@ from aiserving.cli import (
     mlflow_cmds,
     packaging_cmds,
     pipeline_cmds,
+    planning_cmds,
     serve_cmds,
 )
 from serving_core.errors import AiServingError
 
-# In the order of the chain: registry → package → image → serve → deploy → pipelines.
+# In the order of the chain: registry → package → image → serve → deploy → plan → pipelines.
 FEATURE_MODULES = (
     mlflow_cmds,
     packaging_cmds,
     image_cmds,
     serve_cmds,
     isvc_cmds,
+    planning_cmds,
     pipeline_cmds,
     demo_cmd,
 )

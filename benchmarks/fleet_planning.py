@@ -1,0 +1,146 @@
+"""Packing benchmark: the shipped planner against CP-SAT's proven optimum, and the time to plan 1,000 models.
+
+Targets: GPUs used <= 1.03 x the exact optimum on every instance CP-SAT proves optimal within the time limit
+(60 s in the full run); 1,000 models planned in <= 2 s. The ratio and the speed are both measured in this run.
+
+    .venv/bin/python -m benchmarks.fleet_planning                       # 200 fleets, 60 s per exact solve
+    .venv/bin/python -m benchmarks.fleet_planning --fleets 40 --exact-limit 10   # a few minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+from typing import Any
+
+from gpu_planning.catalog import CATALOG
+from gpu_planning.exact import solve_exact
+from gpu_planning.fleet import Fleet, Inventory
+from gpu_planning.plan import plan_fleet
+from gpu_planning.problem import build_problem
+from serving_core.errors import InvalidInputError
+
+PRODUCTS = list(CATALOG)
+
+
+def random_fleet(rng: random.Random, size: int) -> Fleet:
+    models = []
+    for index in range(size):
+        kind = rng.random()
+        # Mostly small models, some mid-sized, a few that need most of a large GPU.
+        if kind < 0.7:
+            need = rng.randint(1_500, 10_000)
+        elif kind < 0.9:
+            need = rng.randint(10_000, 40_000)
+        else:
+            need = rng.randint(40_000, 130_000)
+        models.append(
+            {
+                "name": f"m{index}",
+                "namespace": rng.choice(["team-a", "team-b"]),
+                "memory_mib": need,
+                "replicas": rng.choice([1, 1, 1, 2, 3]),
+                "latency_class": rng.choice(["realtime", "standard", "batch"]),
+                "may_share": rng.random() < 0.85,
+            }
+        )
+    return Fleet.model_validate({"models": models})
+
+
+def random_inventory(rng: random.Random, fleet: Fleet) -> Inventory:
+    # Enough GPUs for the whole-GPU replicas plus the shareable memory, with a margin, so most fleets fit.
+    whole = sum(m.replicas for m in fleet.models if not m.may_share or m.memory_mib > 40_000)
+    shared = sum(m.memory_mib * m.replicas for m in fleet.models if m.may_share and m.memory_mib <= 40_000)
+    wanted = int((whole + shared / 40_000) * 1.3) + 2
+    nodes: list[dict[str, Any]] = [{"name": "big-0", "gpu": "H200-141GB", "gpus": 2}]
+    count = 2
+    while count < wanted:
+        product = rng.choice(PRODUCTS)
+        gpus = rng.choice([1, 2, 4, 8])
+        nodes.append({"name": f"n{len(nodes)}", "gpu": product, "gpus": gpus})
+        count += gpus
+    return Inventory.model_validate({"nodes": nodes})
+
+
+def packing(fleets: int, exact_limit: float, seed: int) -> dict[str, Any]:
+    rng = random.Random(seed)
+    rows = []
+    for index in range(fleets):
+        fleet = random_fleet(rng, rng.randint(10, 200))
+        inventory = random_inventory(rng, fleet)
+        started = time.perf_counter()
+        try:
+            plan = plan_fleet(fleet, inventory)
+        except InvalidInputError:
+            rows.append({"fleet": index, "models": len(fleet.models), "refused": True})
+            continue
+        planned_s = time.perf_counter() - started
+        started = time.perf_counter()
+        exact = solve_exact(build_problem(fleet, inventory), time_limit_s=exact_limit, workers=2)
+        exact_s = time.perf_counter() - started
+        row = {
+            "fleet": index,
+            "models": len(fleet.models),
+            "gpus_total": plan.gpus_total,
+            "planner": plan.gpus_used,
+            "planner_s": round(planned_s, 3),
+            "exact": exact.gpus_used,
+            "exact_optimal": exact.optimal,
+            "exact_bound": exact.lower_bound,
+            "exact_s": round(exact_s, 2),
+        }
+        if exact.optimal and exact.gpus_used:
+            row["ratio"] = plan.gpus_used / exact.gpus_used
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    proven = [row for row in rows if "ratio" in row]
+    return {
+        "instances": len(rows),
+        "proven_optimal": len(proven),
+        "worst_ratio": max((row["ratio"] for row in proven), default=None),
+        "mean_ratio": statistics.mean(row["ratio"] for row in proven) if proven else None,
+        "within_1_03": sum(row["ratio"] <= 1.03 for row in proven),
+        "planner_s_max": max((row["planner_s"] for row in rows if "planner_s" in row), default=None),
+        "rows": rows,
+    }
+
+
+def speed(models: int, seed: int) -> dict[str, Any]:
+    rng = random.Random(seed)
+    fleet = random_fleet(rng, models)
+    inventory = random_inventory(rng, fleet)
+    timings = []
+    for _ in range(3):
+        started = time.perf_counter()
+        plan = plan_fleet(fleet, inventory)
+        timings.append(time.perf_counter() - started)
+    return {"models": models, "replicas": len(plan.assignments), "gpus_total": plan.gpus_total,
+            "gpus_used": plan.gpus_used, "lower_bound": plan.lower_bound, "seconds": timings}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fleets", type=int, default=200)
+    parser.add_argument("--exact-limit", type=float, default=60.0, help="CP-SAT seconds per instance")
+    parser.add_argument("--seed", type=int, default=16)
+    parser.add_argument("--json", help="write every row here")
+    args = parser.parse_args()
+    fast = speed(1000, args.seed)
+    print(f"1,000 models: {fast['replicas']} replicas on {fast['gpus_used']} of {fast['gpus_total']} GPUs "
+          f"(bound {fast['lower_bound']}); seconds {[round(s, 3) for s in fast['seconds']]} (target <= 2)")  # fmt: skip
+    result = packing(args.fleets, args.exact_limit, args.seed)
+    print(
+        f"packing: {result['instances']} fleets, {result['proven_optimal']} proven optimal within "
+        f"{args.exact_limit:g} s; within 1.03x: {result['within_1_03']}/{result['proven_optimal']}; "
+        f"worst ratio {result['worst_ratio']}, mean {result['mean_ratio']}; slowest plan {result['planner_s_max']} s"
+    )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump({"speed": fast, "packing": result}, out, indent=1)
+
+
+if __name__ == "__main__":
+    main()
