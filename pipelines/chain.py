@@ -6,7 +6,8 @@ Its inputs are declared once, here: ``ChainParameters`` (names and types), ``CHA
 
 import inspect
 import typing
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -18,6 +19,7 @@ from components.deploy_inference_service import deploy_inference_service
 from components.deployment_report import deployment_report
 from components.package_model import package_model
 from components.resolve_model import resolve_model
+from components.rollback_on_failure import rollback_on_failure
 from components.verify_package import verify_package
 from pipelines.credentials import with_mlflow_credentials, with_registry_credentials
 
@@ -141,6 +143,19 @@ def chain_inputs(
         return pipeline
 
     return declare
+
+
+@contextmanager
+def rolled_back_on_failure(params: ChainParameters) -> Iterator[None]:
+    """Add the tasks defined inside under an exit handler that rolls back a canary this run started."""
+    exit_task = rollback_on_failure(
+        isvc_name=params.isvc_name, namespace=params.namespace, target=params.target,
+        pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )  # fmt: skip
+    with dsl.ExitHandler(
+        exit_task.set_display_name("roll back on failure").set_caching_options(False), name="deploy-with-rollback"
+    ):
+        yield
 
 
 def add_deploy_chain(params: ChainParameters) -> dsl.PipelineTask:

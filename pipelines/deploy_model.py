@@ -2,8 +2,7 @@
 
 from kfp import dsl
 
-from components.rollback_on_failure import rollback_on_failure
-from pipelines.chain import ChainParameters, add_deploy_chain, chain_inputs
+from pipelines.chain import ChainParameters, add_deploy_chain, chain_inputs, rolled_back_on_failure
 
 
 @dsl.pipeline(
@@ -14,11 +13,5 @@ from pipelines.chain import ChainParameters, add_deploy_chain, chain_inputs
 @chain_inputs()
 def deploy_model(params: ChainParameters) -> None:
     """Deploy one registered model as a canary."""
-    exit_task = rollback_on_failure(
-        isvc_name=params.isvc_name, namespace=params.namespace, target=params.target,
-        pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-    )  # fmt: skip
-    with dsl.ExitHandler(
-        exit_task.set_display_name("roll back on failure").set_caching_options(False), name="deploy-with-rollback"
-    ):
+    with rolled_back_on_failure(params):
         add_deploy_chain(params)

@@ -3,8 +3,7 @@
 from kfp import dsl
 
 from components.check_alias_change import check_alias_change
-from components.rollback_on_failure import rollback_on_failure
-from pipelines.chain import ChainParameters, add_deploy_chain, chain_inputs
+from pipelines.chain import ChainParameters, add_deploy_chain, chain_inputs, rolled_back_on_failure
 from pipelines.credentials import with_mlflow_credentials
 
 
@@ -23,13 +22,7 @@ from pipelines.credentials import with_mlflow_credentials
 )
 def deploy_on_alias_change(params: ChainParameters) -> None:
     """Deploy when the alias moved."""
-    exit_task = rollback_on_failure(
-        isvc_name=params.isvc_name, namespace=params.namespace, target=params.target,
-        pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-    )  # fmt: skip
-    with dsl.ExitHandler(
-        exit_task.set_display_name("roll back on failure").set_caching_options(False), name="deploy-with-rollback"
-    ):
+    with rolled_back_on_failure(params):
         changed = check_alias_change(
             model_uri=params.model_uri, tracking_uri=params.tracking_uri, registry_uri=params.registry_uri,
             isvc_name=params.isvc_name, namespace=params.namespace, target=params.target,

@@ -80,6 +80,13 @@ _BY_V2 = {dtype.v2: dtype for dtype in DTYPES}
 _BY_ONNX = {dtype.onnx: dtype for dtype in DTYPES}
 
 
+def _entry(table: Mapping[str, Dtype], key: str, *, problem: str, fix: str) -> Dtype:
+    """``table[key]``, or an error that says ``problem`` and lists the keys in ``fix``."""
+    if key not in table:
+        raise UnsupportedError(problem, hint=f"{fix} {', '.join(sorted(table))}")
+    return table[key]
+
+
 def by_numpy(dtype: npt.DTypeLike, *, where: str) -> Dtype:
     """The table entry of a numpy dtype; every string, bytes and object dtype is ``object`` (``BYTES``).
 
@@ -92,12 +99,8 @@ def by_numpy(dtype: npt.DTypeLike, *, where: str) -> Dtype:
     """
     resolved = np.dtype(dtype)
     name = "object" if resolved.kind in ("U", "S", "O") else resolved.name
-    if name not in _BY_NUMPY:
-        raise UnsupportedError(
-            f"{where} has dtype {resolved.name}, which has no Triton/V2 type",
-            hint=f"cast it to one of {', '.join(sorted(_BY_NUMPY))}",
-        )
-    return _BY_NUMPY[name]
+    problem = f"{where} has dtype {resolved.name}, which has no Triton/V2 type"
+    return _entry(_BY_NUMPY, name, problem=problem, fix="cast it to one of")
 
 
 def by_v2(datatype: str, *, where: str) -> Dtype:
@@ -110,12 +113,8 @@ def by_v2(datatype: str, *, where: str) -> Dtype:
     Raises:
         UnsupportedError: ``datatype`` is not a V2 datatype that the runtimes serve (``BF16``, a typo).
     """
-    if datatype not in _BY_V2:
-        raise UnsupportedError(
-            f"{where} has datatype {datatype!r}, which is not a V2 datatype the runtimes serve",
-            hint=f"use one of {', '.join(sorted(_BY_V2))}",
-        )
-    return _BY_V2[datatype]
+    problem = f"{where} has datatype {datatype!r}, which is not a V2 datatype the runtimes serve"
+    return _entry(_BY_V2, datatype, problem=problem, fix="use one of")
 
 
 def by_onnx(element_type: str, *, where: str) -> Dtype:
@@ -128,12 +127,8 @@ def by_onnx(element_type: str, *, where: str) -> Dtype:
     Raises:
         UnsupportedError: no runtime has a type for ``element_type`` (complex64, bfloat16, ...).
     """
-    if element_type not in _BY_ONNX:
-        raise UnsupportedError(
-            f"{where} has dtype {element_type}, which has no Triton/V2 type",
-            hint=f"export the model with one of {', '.join(sorted(_BY_ONNX))}",
-        )
-    return _BY_ONNX[element_type]
+    problem = f"{where} has dtype {element_type}, which has no Triton/V2 type"
+    return _entry(_BY_ONNX, element_type, problem=problem, fix="export the model with one of")
 
 
 def mlflow_column_dtype(type_name: str, *, where: str) -> np.dtype[Any]:
