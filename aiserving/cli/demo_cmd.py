@@ -10,7 +10,7 @@ def _demo(args: argparse.Namespace) -> int:
     # Imported here: the demo imports MLflow, which the other commands' start-up should not pay for.
     from aiserving.demo import run_demo
 
-    run_demo(Path(args.state_dir))
+    run_demo(Path(args.state_dir), verbose=args.verbose)
     return 0
 
 
@@ -18,4 +18,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``demo`` to the CLI."""
     demo = subparsers.add_parser("demo", help="run the main job on embedded defaults, locally")
     demo.add_argument("--state-dir", default=".aiserving", help="where local services keep their state")
+    demo.add_argument(
+        "--verbose", action="store_true", help="stream MLflow's and the KFP runner's output too (always in demo.log)"
+    )
     demo.set_defaults(handler=_demo)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 from aiserving.pipeline_ops.catalog import COMPILED_DIR, compiled_path
@@ -11,6 +12,7 @@ from aiserving.pipeline_ops.compile import compile_all, pipeline_inputs
 from aiserving.pipeline_ops.local_run import run_locally
 from aiserving.pipeline_ops.params import parse_params
 from aiserving.pipeline_ops.reference_docs import update_docs
+from aiserving.pipeline_ops.run_console import RunConsole
 from aiserving.pipeline_ops.triggers import schedule_run, submit_run
 
 
@@ -30,8 +32,15 @@ def _run(args: argparse.Namespace) -> int:
     arguments = _arguments(args)
     if args.target is not None:
         arguments["target"] = args.target
-    summary = run_locally(args.pipeline, arguments, Path(args.pipeline_root))
-    print(json.dumps(summary, indent=2))
+    pipeline_root = Path(args.pipeline_root)
+    log_path = pipeline_root / "logs" / f"{Path(args.pipeline).stem}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    with RunConsole(log_path, verbose=args.verbose) as console:
+        console.say(f"{args.pipeline} through the KFP local runner; full log: {console.log_path}")
+        summary = run_locally(args.pipeline, arguments, pipeline_root, console=console)
+        run_folder = Path(summary["run_folder"])
+        console.say(f"outputs      {run_folder}")
+        for page in sorted(run_folder.glob("*/*.html")):
+            console.say(f"report page  {page.absolute().as_uri()}")
     return 0
 
 
@@ -76,7 +85,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _add_pipeline_arguments(run)
     run.add_argument("--local", action="store_true", required=True, help="run on this machine (the only mode)")
     run.add_argument("--target", choices=("render", "cluster"), help="deploy steps: render manifests or apply them")
-    run.add_argument("--pipeline-root", default=".aiserving/kfp-local", help="where task outputs are written")
+    run.add_argument("--pipeline-root", default=".aiserving/kfp-local", help="where task outputs and logs are written")
+    run.add_argument(
+        "--verbose", action="store_true", help="stream the runner's own logs too (always kept in PIPELINE_ROOT/logs/)"
+    )
     run.set_defaults(handler=_run)
 
     submit = subparsers.add_parser("submit", help="start a run on a Kubeflow Pipelines server")

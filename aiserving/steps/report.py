@@ -1,4 +1,4 @@
-"""Step: a Markdown report of what a deployment run produced."""
+"""Step: a Markdown report of what a deployment run produced, and the same as an HTML page beside it."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from aiserving.steps.artifacts import ArtifactLike
+from aiserving.steps.report_figures import chain_svg, markdown_image, split_svg
+from aiserving.steps.report_page import write_report
 
 
 def _row(label: str, value: Any) -> str:
@@ -21,13 +23,29 @@ def _traffic_rows(traffic: list[dict[str, Any]]) -> list[str]:
         f"| {entry.get('revision', '—')} | {entry.get('tag') or '—'} | {entry.get('percent', 0)}% |"
         for entry in traffic
     ]
-    return rows
+    shares = [(str(entry.get("revision") or entry.get("tag")), float(entry.get("percent", 0))) for entry in traffic]
+    split = ", ".join(f"{label} {percent:g}%" for label, percent in shares)
+    return [*rows, "", markdown_image(f"Traffic split: {split}", split_svg(shares))]
+
+
+def _chain_figure(model: dict[str, Any], package: dict[str, Any], image_ref: str, service: dict[str, Any]) -> str:
+    digest = image_ref.rpartition("@")[2] if "@" in image_ref else image_ref.rpartition("/")[2]
+    stages = [
+        ("MLflow model", f"{model.get('model_name', '?')} v{model.get('model_version', '?')}"),
+        ("package", f"{package.get('runtime', '?')}, {package.get('model_format', '?')}"),
+        ("image", digest),
+        ("InferenceService", f"{service.get('namespace', '?')}/{service.get('name', '?')}"),
+    ]
+    alt = "Chain: " + " → ".join(f"{title} {detail}" for title, detail in stages)
+    return markdown_image(alt, chain_svg(stages))
 
 
 def render_report(model: dict[str, Any], package: dict[str, Any], image_ref: str, service: dict[str, Any]) -> str:
     """The report's Markdown from the three artifacts' metadata."""
     lines = [
         f"# Deployment of {model.get('model_name', '?')} version {model.get('model_version', '?')}",
+        "",
+        _chain_figure(model, package, image_ref, service),
         "",
         "## Lineage",
         "",
@@ -73,7 +91,9 @@ def render_report(model: dict[str, Any], package: dict[str, Any], image_ref: str
 def report_step(
     model: ArtifactLike, package: ArtifactLike, image_ref: str, inference_service: ArtifactLike, report: ArtifactLike
 ) -> None:
-    """Write the report artifact (the Kubeflow UI renders Markdown artifacts)."""
+    """Write the report artifact (the Kubeflow UI renders Markdown artifacts) and ``report.html`` beside it.
+
+    The page is for people running locally: it opens in a browser from the file, with no server.
+    """
     text = render_report(dict(model.metadata), dict(package.metadata), image_ref, dict(inference_service.metadata))
-    Path(report.path).parent.mkdir(parents=True, exist_ok=True)
-    Path(report.path).write_text(text, encoding="utf-8")
+    write_report(Path(report.path), text)
