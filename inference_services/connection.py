@@ -12,6 +12,11 @@ from kubernetes.config.config_exception import ConfigException
 from inference_services.retry import RetryPolicy
 from serving_core.errors import InvalidInputError
 
+# The name our writes are recorded under in managedFields. Without it the client sends none and the API
+# server takes the User-Agent ("OpenAPI-Generator", shared by every tool built on the Python client), so a
+# later kubectl apply --server-side could not tell our fields from anyone else's.
+FIELD_MANAGER = "aiserving"
+
 
 @dataclass(frozen=True)
 class KubeClients:

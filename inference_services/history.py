@@ -14,7 +14,7 @@ from typing import Any
 from kubernetes import client
 from pydantic import BaseModel
 
-from inference_services.connection import KubeClients
+from inference_services.connection import FIELD_MANAGER, KubeClients
 from inference_services.retry import call_with_retries
 from serving_core.errors import ConflictError, NotFoundError
 from serving_core.kube_objects import Document, inference_service
@@ -73,7 +73,7 @@ class HistoryStore:
         )
         call_with_retries(
             lambda: self.clients.core.create_namespaced_config_map(
-                self.namespace, body, _request_timeout=self.clients.retry.timeouts
+                self.namespace, body, field_manager=FIELD_MANAGER, _request_timeout=self.clients.retry.timeouts
             ),
             action=f'create ConfigMap "{self.namespace}/{name}"',
             policy=self.clients.retry,
@@ -82,7 +82,11 @@ class HistoryStore:
     def _replace(self, name: str, config_map: client.V1ConfigMap) -> None:
         call_with_retries(
             lambda: self.clients.core.replace_namespaced_config_map(
-                name, self.namespace, config_map, _request_timeout=self.clients.retry.timeouts
+                name,
+                self.namespace,
+                config_map,
+                field_manager=FIELD_MANAGER,
+                _request_timeout=self.clients.retry.timeouts,
             ),
             action=f'update ConfigMap "{self.namespace}/{name}"',
             policy=self.clients.retry,

@@ -9,7 +9,7 @@ import urllib3
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from inference_services.connection import KubeClients
+from inference_services.connection import FIELD_MANAGER, KubeClients
 from inference_services.kube_errors import RETRYABLE_STATUSES, translate
 from inference_services.retry import call_with_retries
 from serving_core.errors import NotFoundError
@@ -64,7 +64,7 @@ class InferenceServiceApi:
         result: Document = call_with_retries(
             lambda: custom.create_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, document, field_validation="Strict",
-                _request_timeout=self.clients.retry.timeouts,
+                field_manager=FIELD_MANAGER, _request_timeout=self.clients.retry.timeouts,
             ),
             action=self._what("create", metadata(document)["name"]),
             policy=self.clients.retry,
@@ -78,7 +78,7 @@ class InferenceServiceApi:
         result: Document = call_with_retries(
             lambda: custom.replace_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name, document, field_validation="Strict",
-                _request_timeout=self.clients.retry.timeouts,
+                field_manager=FIELD_MANAGER, _request_timeout=self.clients.retry.timeouts,
             ),
             action=self._what("update", name),
             policy=self.clients.retry,
@@ -91,19 +91,30 @@ class InferenceServiceApi:
         result: Document = call_with_retries(
             lambda: custom.patch_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name, patch, field_validation="Strict",
-                _request_timeout=self.clients.retry.timeouts,
+                field_manager=FIELD_MANAGER, _request_timeout=self.clients.retry.timeouts,
             ),
             action=self._what("patch", name),
             policy=self.clients.retry,
         )  # fmt: skip
         return result
 
-    def delete(self, name: str) -> None:
-        """Delete; NotFoundError when it is already gone."""
+    def delete(self, name: str, *, foreground: bool = False) -> None:
+        """Delete; NotFoundError when it is already gone.
+
+        With ``foreground`` the object stays (with a deletion timestamp) until the garbage collector has
+        removed what it owns, so seeing it gone means its history went too.
+        """
         custom = self.clients.custom
+        policy = "Foreground" if foreground else "Background"
         call_with_retries(
             lambda: custom.delete_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name, _request_timeout=self.clients.retry.timeouts
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                name,
+                propagation_policy=policy,
+                _request_timeout=self.clients.retry.timeouts,
             ),
             action=self._what("delete", name),
             policy=self.clients.retry,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from kubernetes.client.exceptions import ApiException
 
@@ -16,6 +17,9 @@ from serving_core.errors import (
 )
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MISSING_NAMESPACE = re.compile(r'^namespaces "(?P<namespace>[^"]+)" not found$')
+# kube-apiserver's answer for a URL it serves nothing at: here, a CRD that is not installed.
+_NO_SUCH_RESOURCE = "the server could not find the requested resource"
 
 
 def server_message(error: ApiException) -> str:
@@ -28,6 +32,14 @@ def server_message(error: ApiException) -> str:
     return str(message or error.reason or "no message")
 
 
+def _not_found_hint(message: str) -> str:
+    if found := _MISSING_NAMESPACE.match(message):
+        return f"create the namespace (kubectl create namespace {found['namespace']}) or pass -n with one that exists"
+    if message.startswith(_NO_SUCH_RESOURCE):
+        return "install KServe's CRDs in this cluster (kubectl get crd inferenceservices.serving.kserve.io)"
+    return "check the name and the -n namespace"
+
+
 def translate(error: ApiException, action: str) -> AiServingError:
     """Map an API error for ``action`` (e.g. ``create InferenceService "ns/name"``) to one clear error."""
     status = int(error.status or 0)
@@ -38,7 +50,7 @@ def translate(error: ApiException, action: str) -> AiServingError:
             hint="grant the service account the verb on this resource (docs/deploying.md lists the Role)",
         )
     if status == 404:
-        return NotFoundError(f"cannot {action}: it does not exist", hint="check the name and the -n namespace")
+        return NotFoundError(f"cannot {action}: {message}", hint=_not_found_hint(message))
     if status == 409:
         return ConflictError(
             f"cannot {action}: {message}", hint="another writer changed it; read it again and retry the change"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from inference_services.connection import KubeClients
 from inference_services.events import explain_not_ready
@@ -50,27 +51,27 @@ def stable_serves_everything(document: Document) -> bool:
     return any(entry.get("percent") == 100 and entry.get("revisionName") == rolled_out for entry in traffic)
 
 
-def wait_for(
-    api: InferenceServiceApi,
-    written: Document,
-    *,
-    timeout_s: float,
-    check: Check = serving_as_written,
-    clients: KubeClients | None = None,
-) -> Document:
-    """Watch until the controller has seen ``written``'s generation and ``check`` holds.
+@dataclass(frozen=True)
+class WaitOutcome:
+    """Where a watch ended: the newest object seen, and whether it reached the wanted state."""
 
+    document: Document
+    done: bool
+
+
+def watch_until(api: InferenceServiceApi, written: Document, *, deadline: float, check: Check) -> WaitOutcome:
+    """Watch ``written`` until the controller has seen its generation and ``check`` holds, or ``deadline``.
+
+    ``deadline`` is a ``time.monotonic()`` instant, so that several waits can share one budget.
     ``Ready`` reported for an older generation is never trusted. Watch cuts and 429/5xx re-watch from
     the last resourceVersion seen; 410 Gone re-reads the object and watches from there.
 
     Raises:
-        OperationTimeoutError: not there within ``timeout_s``; the message says why, from the status
-            conditions and the predictor pods' events.
         NotFoundError: the object was deleted while waiting.
+        UnreachableError: the watch broke too many times in a row.
     """
     name = metadata(written)["name"]
-    generation = int(metadata(written).get("generation") or 0)
-    deadline = time.monotonic() + timeout_s
+    generation = generation_of(written)
     latest = written
     resource_version = str(metadata(written)["resourceVersion"])
     interruptions = 0
@@ -81,12 +82,7 @@ def wait_for(
     while not done(latest):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            reason = explain_not_ready(clients or api.clients, api.namespace, latest)
-            raise OperationTimeoutError(
-                f'InferenceService "{api.namespace}/{name}" (generation {generation}) did not become ready '
-                f"within {timeout_s:g} s: {reason}",
-                hint="fix the cause above, or wait longer with --timeout (GPU node scale-up can take minutes)",
-            )
+            return WaitOutcome(latest, done=False)
         try:
             for event_type, document in api.watch(name, resource_version, remaining):
                 resource_version = str(metadata(document).get("resourceVersion") or resource_version)
@@ -99,7 +95,10 @@ def wait_for(
                     latest = document
                     interruptions = 0
                     if done(latest):
-                        return latest
+                        return WaitOutcome(latest, done=True)
+                # The server ends the stream only after whole seconds; bookmarks let us stop on time.
+                if time.monotonic() >= deadline:
+                    return WaitOutcome(latest, done=False)
         except WatchExpired:
             log.info("watch of %s expired (410 Gone); reading it again", name)
             latest = api.get(name)
@@ -114,7 +113,45 @@ def wait_for(
                 ) from error
             if interruptions > 1:
                 api.clients.retry.sleep(api.clients.retry.backoff_s(interruptions - 1))
-    return latest
+    return WaitOutcome(latest, done=True)
+
+
+def wait_for(
+    api: InferenceServiceApi,
+    written: Document,
+    *,
+    timeout_s: float,
+    check: Check = serving_as_written,
+    clients: KubeClients | None = None,
+) -> Document:
+    """Watch until the controller has seen ``written``'s generation and ``check`` holds (see :func:`watch_until`).
+
+    Raises:
+        OperationTimeoutError: not there within ``timeout_s``; the message says why, from the status
+            conditions and the predictor's events.
+        NotFoundError: the object was deleted while waiting.
+    """
+    outcome = watch_until(api, written, deadline=time.monotonic() + timeout_s, check=check)
+    if outcome.done:
+        return outcome.document
+    raise not_ready_error(clients or api.clients, api.namespace, generation_of(written), outcome.document, timeout_s)
+
+
+def generation_of(document: Document) -> int:
+    """``metadata.generation`` (0 before the API server assigned one)."""
+    return int(metadata(document).get("generation") or 0)
+
+
+def not_ready_error(
+    clients: KubeClients, namespace: str, generation: int, latest: Document, timeout_s: float
+) -> OperationTimeoutError:
+    """The timeout error for our write of ``generation``: the time allowed and why ``latest`` is not ready."""
+    reason = explain_not_ready(clients, namespace, latest)
+    return OperationTimeoutError(
+        f'InferenceService "{namespace}/{metadata(latest)["name"]}" (generation {generation}) did not become ready '
+        f"within {timeout_s:g} s: {reason}",
+        hint="fix the cause above, or wait longer with --timeout (GPU node scale-up can take minutes)",
+    )
 
 
 def wait_for_deletion(api: InferenceServiceApi, live: Document, timeout_s: float) -> None:

@@ -33,7 +33,10 @@ def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
 def add_wait_arguments(parser: argparse.ArgumentParser) -> None:
     """``--wait`` and ``--timeout``."""
     parser.add_argument("--wait", action="store_true", help="watch until the change is serving")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait with --wait (default 600)")
+    parser.add_argument(
+        "--timeout", type=float, default=600,
+        help="seconds to wait with --wait, a failed canary's rollback included (default 600)",
+    )  # fmt: skip
 
 
 def _clients(args: argparse.Namespace) -> KubeClients:

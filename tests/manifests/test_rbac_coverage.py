@@ -35,7 +35,7 @@ def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTestC
 def exercise_deploy_client(cluster: KubeTestCluster, mode: str) -> None:
     """Every operation of the deploy client, including its retry and re-read paths."""
     clients = cluster.clients()
-    namespace = fresh_namespace()
+    namespace = fresh_namespace(cluster)
     control = CanaryControl(clients, namespace)
     deploy(gpu_config("rbac", 1, mode=mode), clients, namespace=namespace, wait=True, timeout_s=20)
     faults = cluster.server.faults

@@ -102,7 +102,7 @@ def test_canary_control_needs_a_live_target() -> None:
 
 
 def test_exit_handler_rolls_back_only_its_own_canary(kubeconfig: KubeTestCluster) -> None:
-    namespace = fresh_namespace()
+    namespace = fresh_namespace(kubeconfig)
     clients = kubeconfig.clients()
     lineage = {"model_name": "fraud", "model_version": "1"}
     deploy(gpu_config("fraud", 1, lineage=lineage), clients, namespace=namespace, wait=True, timeout_s=30)

@@ -88,9 +88,10 @@ def stable_deployment(
     registered_models: dict[str, RegisteredModel],
     local_registry: LocalRegistry,
     pipeline_env: Path,
+    kube: KubeTestCluster,
 ) -> StableDeployment:
     """deploy-model, run once for this module: the champion of sk-iris on its own InferenceService."""
-    namespace = fresh_namespace()
+    namespace = fresh_namespace(kube)
     arguments = {
         "model_uri": "models:/sk-iris@champion",
         **_deploy_arguments(mlflow_server, local_registry, namespace, "sk-iris"),
@@ -154,7 +155,7 @@ def test_deploy_on_alias_change_deploys_only_when_the_alias_moves(
     first = log_sklearn("alias-follower")
     client = MlflowClient(mlflow_server.uri)
     client.set_registered_model_alias("alias-follower", "champion", first.version)
-    namespace = fresh_namespace()
+    namespace = fresh_namespace(kube)
     arguments = {
         "model_uri": "models:/alias-follower@champion",
         **_deploy_arguments(mlflow_server, local_registry, namespace, "follower"),

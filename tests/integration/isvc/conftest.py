@@ -16,8 +16,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTestCluste
 
 
 @pytest.fixture
-def namespace() -> str:
-    return fresh_namespace()
+def namespace(cluster: KubeTestCluster) -> str:
+    return fresh_namespace(cluster)
 
 
 @pytest.fixture

@@ -13,24 +13,52 @@ each new generation of an InferenceService like KServe does:
 - ``status.observedGeneration`` is written only after ``reconcile_delay_s``, so a client that trusts
   a stale ``Ready`` right after its write is caught.
 
-Behaviours are scripted per storage URI (or image): ready after a delay, or never ready with a pod
-event such as ``0/3 nodes are available: 3 Insufficient nvidia.com/gpu.``.
+Each revision gets the objects KServe's chain ends in: a Knative ``Revision`` (Knative mode) and a
+``ReplicaSet`` whose pods carry the predictor's resources and security context. Pods are created through
+the API server's admission (:mod:`admission`): when a ResourceQuota, a LimitRange or Pod Security refuses
+one, no Pod exists and a ``FailedCreate`` Warning event (``Error creating: pods "…" is forbidden: …``)
+lands on the ReplicaSet (Standard mode) or the Revision (Knative mode), retried like the ReplicaSet
+controller does until admission lets the pod in.
+
+Behaviours are scripted per storage URI (or image): ready after a delay, or never ready with a
+scheduler event in the current scheduler's words (:func:`insufficient`, :func:`untolerated_taint`).
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.kube_api.admission import admit, refresh_quota_status
 from tests.support.kube_api.errors import ApiStatusError
-from tests.support.kube_api.resources import EVENTS, INFERENCE_SERVICES, PODS
-from tests.support.kube_api.store import ObjectStore
+from tests.support.kube_api.resources import EVENTS, INFERENCE_SERVICES, PODS, REPLICA_SETS, REVISIONS, ResourceType
+from tests.support.kube_api.store import ObjectStore, generated_suffix, now
 
 _NOT_TEMPLATE = ("canaryTrafficPercent",)
 _NOT_STANDARD_TEMPLATE = ("name", "minReplicas", "maxReplicas", "scaleMetric", "scaleTarget", "autoScaling",
                           "canaryTrafficPercent")  # fmt: skip
+
+
+_NO_PREEMPTION = "no new claims to deallocate, preemption: 0/{nodes} nodes are available: {nodes} Preemption is not " \
+                 "helpful for scheduling."  # fmt: skip
+# KServe's controller and the kube-controller-manager, as their writes name them in managedFields.
+KSERVE_MANAGER = "manager"
+CONTROLLER_MANAGER = "kube-controller-manager"
+
+
+def insufficient(resource: str = "nvidia.com/gpu", nodes: int = 3) -> str:
+    """The scheduler's FailedScheduling message when no node has ``resource`` free."""
+    return f"0/{nodes} nodes are available: {nodes} Insufficient {resource}. " + _NO_PREEMPTION.format(nodes=nodes)
+
+
+def untolerated_taint(nodes: int = 3) -> str:
+    """The scheduler's FailedScheduling message when every node has a taint the pod does not tolerate."""
+    return f"0/{nodes} nodes are available: {nodes} node(s) had untolerated taint(s). " + _NO_PREEMPTION.format(
+        nodes=nodes
+    )
 
 
 @dataclass(frozen=True)
@@ -40,7 +68,7 @@ class Behaviour:
     ready_after_s: float = 0.05
     never_ready: bool = False
     event_reason: str = "FailedScheduling"
-    event_message: str = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+    event_message: str = field(default_factory=insufficient)
 
 
 @dataclass
@@ -53,6 +81,7 @@ class Revision:
     model: str
     ready: bool = False
     failed_message: str = ""
+    replica_set: str = ""
 
 
 @dataclass
@@ -83,9 +112,10 @@ def _mode(document: dict[str, Any]) -> str:
 class ControllerSimulator:
     """Start with ``with ControllerSimulator(server.store):``; script with :meth:`script`."""
 
-    def __init__(self, store: ObjectStore, reconcile_delay_s: float = 0.1) -> None:
+    def __init__(self, store: ObjectStore, reconcile_delay_s: float = 0.1, pod_retry_s: float = 0.5) -> None:
         self.store = store
         self.reconcile_delay_s = reconcile_delay_s
+        self.pod_retry_s = pod_retry_s
         self._behaviours: dict[str, Behaviour] = {}
         self._states: dict[tuple[str, str], _State] = {}
         self._lock = threading.RLock()
@@ -174,7 +204,7 @@ class ControllerSimulator:
             status["url"] = f"http://{name}.{namespace}.example.com"
             try:
                 self.store.update(INFERENCE_SERVICES, namespace, name, {"status": status}, status_only=True,
-                                  require_resource_version=False)  # fmt: skip
+                                  require_resource_version=False, manager=KSERVE_MANAGER)  # fmt: skip
             except ApiStatusError:
                 return
 
@@ -198,49 +228,96 @@ class ControllerSimulator:
         return candidates[-1] if candidates else None
 
     def _start_pods(self, document: dict[str, Any], revision: Revision) -> None:
+        """Create the revision's Knative Revision (Knative mode) and ReplicaSet, then try to create its pod."""
+        metadata = document["metadata"]
+        namespace = metadata["namespace"]
+        isvc_labels = {"serving.kserve.io/inferenceservice": metadata["name"], "component": revision.component}
+        owner: tuple[ResourceType, dict[str, Any]] = (INFERENCE_SERVICES, document)
+        rs_prefix = f"{metadata['name']}-{revision.component}"
+        if _mode(document) == "Knative":
+            labels = {**isvc_labels, "serving.knative.dev/configuration": rs_prefix,
+                      "serving.knative.dev/service": rs_prefix}  # fmt: skip
+            knative = self.store.create(
+                REVISIONS, namespace,
+                {"metadata": {"name": revision.name, "labels": labels, "ownerReferences": [_owner(*owner)]},
+                 "spec": {"containers": _containers(revision.template)}},
+                manager=CONTROLLER_MANAGER,
+            )  # fmt: skip
+            owner = (REVISIONS, knative)
+            rs_prefix = f"{revision.name}-deployment"
+            isvc_labels["serving.knative.dev/revision"] = revision.name
+        template_hash = generated_suffix() + generated_suffix()[:4]
+        replica_set = self.store.create(
+            REPLICA_SETS, namespace,
+            {"metadata": {"name": f"{rs_prefix}-{template_hash}", "ownerReferences": [_owner(*owner)],
+                          "labels": {**isvc_labels, "pod-template-hash": template_hash}},
+             "spec": {"replicas": 1, "selector": {"matchLabels": {"pod-template-hash": template_hash}}}},
+            manager=CONTROLLER_MANAGER,
+        )  # fmt: skip
+        revision.replica_set = replica_set["metadata"]["name"]
+        pod = {
+            "metadata": {
+                "generateName": f"{revision.replica_set}-",
+                "labels": {**isvc_labels, "pod-template-hash": template_hash},
+                "ownerReferences": [_owner(REPLICA_SETS, replica_set)],
+            },
+            "spec": {
+                "containers": _containers(revision.template, revision.model),
+                **({"securityContext": revision.template["securityContext"]}
+                   if "securityContext" in revision.template else {}),
+            },
+            "status": {"phase": "Pending"},
+        }  # fmt: skip
+        failed_on = owner if owner[0] == REVISIONS else (REPLICA_SETS, replica_set)
+        self._create_pod(document, revision, pod, failed_on)
+
+    def _create_pod(self, document: dict[str, Any], revision: Revision, pod: dict[str, Any],
+                    failed_on: tuple[ResourceType, dict[str, Any]], retry: bool = False) -> None:  # fmt: skip
+        """Create the pod through admission; a refusal is a FailedCreate event, retried like the RS controller."""
+        namespace = document["metadata"]["namespace"]
+        with self._lock:
+            state = self._states.get((namespace, document["metadata"]["name"]))
+            if self._stop.is_set() or state is None or state.uid != document["metadata"]["uid"]:
+                return
+            try:
+                created = self.store.create(PODS, namespace, admit(self.store, PODS, namespace, pod),
+                                            manager=CONTROLLER_MANAGER)  # fmt: skip
+            except ApiStatusError as refusal:
+                self._failed_create(document, revision, failed_on, refusal.message)
+                timer = threading.Timer(self.pod_retry_s, self._create_pod,
+                                        args=(document, revision, pod, failed_on, True))  # fmt: skip
+                timer.daemon = True
+                timer.start()
+                return
+        refresh_quota_status(self.store, namespace)
+        self._run_pod(document, revision, created["metadata"]["name"])
+        if retry:
+            # The first attempt ran inside a reconcile; a later one must report its outcome itself.
+            self._reconcile(namespace, document["metadata"]["name"])
+
+    def _failed_create(self, document: dict[str, Any], revision: Revision,
+                       failed_on: tuple[ResourceType, dict[str, Any]], message: str) -> None:  # fmt: skip
+        kind, owner = failed_on
+        if _mode(document) == "Knative":
+            revision.failed_message = f'Revision "{revision.name}" failed with message: {message}.'
+        else:
+            revision.failed_message = "Deployment does not have minimum availability."
+        _record_event(self.store, kind, owner, "FailedCreate", f"Error creating: {message}", "replicaset-controller")
+
+    def _run_pod(self, document: dict[str, Any], revision: Revision, pod_name: str) -> None:
+        """Schedule the pod as scripted: ready after a delay, or pending with a scheduler event."""
         metadata = document["metadata"]
         namespace = metadata["namespace"]
         # A scripted key matches a model exactly or as a prefix (an image repository before its digest).
         behaviour = next(
             (scripted for key, scripted in self._behaviours.items() if revision.model.startswith(key)), Behaviour()
         )
-        pod_name = f"{revision.name}-deployment-7d9f8"
-        pod = {
-            "metadata": {
-                "name": pod_name,
-                "labels": {
-                    "serving.kserve.io/inferenceservice": metadata["name"],
-                    "component": "predictor",
-                    "serving.knative.dev/revision": revision.name,
-                },
-                "ownerReferences": [
-                    {
-                        "apiVersion": INFERENCE_SERVICES.api_version,
-                        "kind": "InferenceService",
-                        "name": metadata["name"],
-                        "uid": metadata["uid"],
-                    }
-                ],
-            },
-            "spec": {"containers": [{"name": "kserve-container", "image": revision.model}]},
-            "status": {"phase": "Pending"},
-        }
-        self.store.create(PODS, namespace, pod)
         if behaviour.never_ready:
             revision.failed_message = behaviour.event_message
-            self.store.create(
-                EVENTS,
-                namespace,
-                {
-                    "metadata": {"name": f"{pod_name}.1"},
-                    "involvedObject": {"kind": "Pod", "name": pod_name, "namespace": namespace},
-                    "reason": behaviour.event_reason,
-                    "message": behaviour.event_message,
-                    "type": "Warning",
-                    "count": 1,
-                },
-            )
+            pod = self.store.get(PODS, namespace, pod_name)
+            _record_event(self.store, PODS, pod, behaviour.event_reason, behaviour.event_message, "default-scheduler")
             return
+        revision.failed_message = ""
 
         def become_ready() -> None:
             with self._lock:
@@ -250,7 +327,8 @@ class ControllerSimulator:
                 except ApiStatusError:
                     return
                 current["status"] = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
-                self.store.update(PODS, namespace, pod_name, current, status_only=True, require_resource_version=False)
+                self.store.update(PODS, namespace, pod_name, current, status_only=True, require_resource_version=False,
+                                  manager="kubelet")  # fmt: skip
             self._reconcile(namespace, metadata["name"])
 
         timer = threading.Timer(behaviour.ready_after_s, become_ready)
@@ -343,3 +421,47 @@ def _condition(kind: str, ok: bool, failure: str) -> dict[str, Any]:
     if failure:
         return {"type": kind, "status": "False", "reason": "RevisionFailed", "message": failure}
     return {"type": kind, "status": "Unknown", "reason": "RevisionNotReady"}
+
+
+def _owner(kind: ResourceType, document: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": kind.api_version, "kind": kind.kind, "name": document["metadata"]["name"],
+            "uid": document["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}  # fmt: skip
+
+
+def _containers(template: dict[str, Any], image: str = "") -> list[dict[str, Any]]:
+    """The predictor container as KServe builds it: the model's (or first container's) resources and securityContext."""
+    source = template.get("model") or (template.get("containers") or [{}])[0]
+    container: dict[str, Any] = {"name": "kserve-container", "image": image or str(source.get("image", ""))}
+    for key in ("resources", "securityContext"):
+        if key in source:
+            container[key] = copy.deepcopy(source[key])
+    return [container]
+
+
+def _record_event(store: ObjectStore, kind: ResourceType, involved: dict[str, Any], reason: str, message: str,
+                  component: str) -> None:  # fmt: skip
+    """A Warning event on ``involved``; a repeat of the same one raises its ``count``, as the event recorder does."""
+    metadata = involved["metadata"]
+    namespace = metadata["namespace"]
+    moment = now()
+    events, _ = store.list(EVENTS, namespace)
+    for event in events:
+        same = event["involvedObject"].get("uid") == metadata["uid"] and (event["reason"], event["message"]) == (
+            reason,
+            message,
+        )
+        if same:
+            event.update(count=event.get("count", 1) + 1, lastTimestamp=moment)
+            store.update(EVENTS, namespace, event["metadata"]["name"], event, manager=component)
+            return
+    store.create(
+        EVENTS, namespace,
+        {"metadata": {"name": f"{metadata['name']}.{uuid.uuid4().hex[:16]}"},
+         "involvedObject": {"kind": kind.kind, "namespace": namespace, "name": metadata["name"],
+                            "uid": metadata["uid"], "apiVersion": kind.api_version,
+                            "resourceVersion": metadata["resourceVersion"]},
+         "reason": reason, "message": message, "type": "Warning", "count": 1,
+         "firstTimestamp": moment, "lastTimestamp": moment,
+         "source": {"component": component}, "reportingComponent": component, "reportingInstance": ""},
+        manager=component,
+    )  # fmt: skip

@@ -1,18 +1,27 @@
-"""In-memory object store with Kubernetes bookkeeping: resourceVersion, generation, watch history."""
+"""In-memory object store with Kubernetes bookkeeping: resourceVersion, generation, finalizers, watch history.
+
+Cluster-scoped objects (Namespaces) are kept under the namespace ``""``.
+"""
 
 from __future__ import annotations
 
 import copy
+import random
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.support.kube_api.errors import already_exists, gone, not_found, stale
+from tests.support.kube_api.errors import already_exists, bad_request, gone, invalid, not_found, stale
+from tests.support.kube_api.managed_fields import updated_entries
 from tests.support.kube_api.resources import ResourceType
+from tests.support.kube_api.selectors import NOTHING, Selector
 
 ObjectKey = tuple[ResourceType, str, str]
+FOREGROUND = "foregroundDeletion"
+# The characters of generated name suffixes: no vowels, so no words (apimachinery's SimpleNameGenerator).
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 @dataclass(frozen=True)
@@ -26,7 +35,8 @@ class StoredEvent:
     object: dict[str, Any]
 
 
-def _now() -> str:
+def now() -> str:
+    """The current time as Kubernetes writes timestamps."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -35,16 +45,10 @@ def _spec_part(document: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in document.items() if key not in ("metadata", "status")}
 
 
-def _matches(document: dict[str, Any], field_selector: dict[str, str], label_selector: dict[str, str]) -> bool:
-    metadata = document.get("metadata", {})
-    for field, expected in field_selector.items():
-        value: Any = document
-        for part in field.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
-        if str(value) != expected:
-            return False
-    labels = metadata.get("labels") or {}
-    return all(labels.get(key) == value for key, value in label_selector.items())
+def _without_managed_fields(document: dict[str, Any]) -> dict[str, Any]:
+    trimmed = copy.deepcopy(document)
+    trimmed.get("metadata", {}).pop("managedFields", None)
+    return trimmed
 
 
 class ObjectStore:
@@ -74,49 +78,67 @@ class ObjectStore:
         with self._changed:
             document = self._objects.get((kind, namespace, name))
             if document is None:
-                raise not_found(f"{kind.plural}.{kind.group}".rstrip("."), name)
+                raise not_found(kind, name)
             return copy.deepcopy(document)
 
+    def find(self, kind: ResourceType, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object, or None when there is none."""
+        with self._changed:
+            document = self._objects.get((kind, namespace, name))
+            return copy.deepcopy(document) if document is not None else None
+
     def list(
-        self,
-        kind: ResourceType,
-        namespace: str,
-        field_selector: dict[str, str] | None = None,
-        label_selector: dict[str, str] | None = None,
+        self, kind: ResourceType, namespace: str | None, selector: Selector = NOTHING
     ) -> tuple[list[dict[str, Any]], int]:
+        """Objects of ``kind`` in ``namespace`` (every namespace when None) passing ``selector``, by name."""
         with self._changed:
             items = [
                 copy.deepcopy(document)
                 for (item_kind, item_namespace, _), document in sorted(
-                    self._objects.items(), key=lambda entry: entry[0][2]
+                    self._objects.items(), key=lambda entry: (entry[0][1], entry[0][2])
                 )
-                if item_kind == kind
-                and item_namespace == namespace
-                and _matches(document, field_selector or {}, label_selector or {})
+                if item_kind == kind and namespace in (None, item_namespace) and selector.matches(document)
             ]
             return items, self._revision
 
-    def create(self, kind: ResourceType, namespace: str, document: dict[str, Any]) -> dict[str, Any]:
+    def everything(self) -> list[tuple[ResourceType, dict[str, Any]]]:
+        """Every object with its kind: what the garbage collector sweeps."""
         with self._changed:
+            return [(kind, copy.deepcopy(document)) for (kind, _, _), document in self._objects.items()]
+
+    def create(
+        self, kind: ResourceType, namespace: str, document: dict[str, Any], *, manager: str | None = None
+    ) -> dict[str, Any]:
+        """Store a new object; ``metadata.generateName`` gets a random five-character suffix."""
+        with self._changed:
+            document = copy.deepcopy(document)
             metadata = document.setdefault("metadata", {})
-            name = metadata["name"]
+            if not metadata.get("name") and metadata.get("generateName"):
+                metadata["name"] = metadata["generateName"] + generated_suffix()
+            name = metadata.get("name")
+            if not name:
+                raise invalid(kind, "", [("metadata.name", "Required value: name or generateName is required")])
             if (kind, namespace, name) in self._objects:
-                raise already_exists(f"{kind.plural}.{kind.group}".rstrip("."), name)
-            metadata.update(
-                namespace=namespace,
-                uid=str(uuid.uuid4()),
-                creationTimestamp=_now(),
-                resourceVersion=self._next_revision(),
-            )
+                raise already_exists(kind, name)
+            metadata.update(uid=str(uuid.uuid4()), creationTimestamp=now(), resourceVersion=self._next_revision())
+            if kind.namespaced:
+                metadata["namespace"] = namespace
+            for field in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+                metadata.pop(field, None)
             if kind.tracks_generation:
                 metadata["generation"] = 1
             document["apiVersion"] = kind.api_version
             document["kind"] = kind.kind
-            if kind.has_status and kind.tracks_generation:
+            if kind.has_status and kind.custom:
                 document.pop("status", None)
+            if manager is not None:
+                metadata["managedFields"] = updated_entries(None, document, manager=manager,
+                                                            status_apart=kind.has_status)  # fmt: skip
+            else:
+                metadata.pop("managedFields", None)
             self._objects[(kind, namespace, name)] = copy.deepcopy(document)
             self._record(kind, namespace, "ADDED", document)
-            return copy.deepcopy(document)
+            return document
 
     def update(
         self,
@@ -127,61 +149,129 @@ class ObjectStore:
         *,
         status_only: bool = False,
         require_resource_version: bool = True,
+        manager: str | None = None,
     ) -> dict[str, Any]:
         """Replace an object; a stale or missing resourceVersion is refused like the API server does."""
         with self._changed:
             current = self._objects.get((kind, namespace, name))
             if current is None:
-                raise not_found(f"{kind.plural}.{kind.group}".rstrip("."), name)
+                raise not_found(kind, name)
             sent_version = document.get("metadata", {}).get("resourceVersion")
             if sent_version is not None and sent_version != current["metadata"]["resourceVersion"]:
-                raise stale(f"{kind.plural}.{kind.group}".rstrip("."), name)
+                raise stale(kind, name)
             if sent_version is None and require_resource_version:
-                raise stale(f"{kind.plural}.{kind.group}".rstrip("."), name)
+                raise stale(kind, name)
             updated = copy.deepcopy(current)
             if status_only:
                 updated["status"] = copy.deepcopy(document.get("status", {}))
             else:
-                kept_status = current.get("status")
                 updated = copy.deepcopy(document)
+                updated.setdefault("metadata", {})
                 # Identity fields are the server's, not the writer's.
-                for field in ("uid", "creationTimestamp", "namespace", "generation", "name"):
+                identity = ("uid", "creationTimestamp", "namespace", "generation", "name", "deletionTimestamp",
+                            "resourceVersion")  # fmt: skip
+                for field in identity:
+                    updated["metadata"].pop(field, None)
                     if field in current["metadata"]:
                         updated["metadata"][field] = current["metadata"][field]
-                if kind.has_status and kind.tracks_generation:
+                if kind.has_status:
                     updated.pop("status", None)
-                    if kept_status is not None:
-                        updated["status"] = kept_status
+                    if "status" in current:
+                        updated["status"] = current["status"]
                 if kind.tracks_generation and _spec_part(updated) != _spec_part(current):
                     updated["metadata"]["generation"] = current["metadata"]["generation"] + 1
             updated["apiVersion"] = kind.api_version
             updated["kind"] = kind.kind
-            if updated == current:
-                return copy.deepcopy(current)  # a no-op write keeps the resourceVersion
+            if "deletionTimestamp" in current["metadata"] and not status_only:
+                added = set(updated["metadata"].get("finalizers") or []) - set(
+                    current["metadata"].get("finalizers") or []
+                )
+                if added:
+                    raise invalid(kind, name, [("metadata.finalizers", "Forbidden: no new finalizers can be added "
+                                                                        "if the object is being deleted")])  # fmt: skip
+            if manager is not None:
+                updated["metadata"]["managedFields"] = updated_entries(
+                    current, updated, manager=manager, subresource="status" if status_only else "",
+                    status_apart=kind.has_status,
+                )  # fmt: skip
+            else:
+                updated["metadata"].pop("managedFields", None)
+                if "managedFields" in current["metadata"]:
+                    updated["metadata"]["managedFields"] = current["metadata"]["managedFields"]
+            if _without_managed_fields(updated) == _without_managed_fields(current):
+                return copy.deepcopy(current)  # a no-op write keeps the resourceVersion (and the managedFields)
             updated["metadata"]["resourceVersion"] = self._next_revision()
+            if "deletionTimestamp" in updated["metadata"] and not updated["metadata"].get("finalizers"):
+                # The last finalizer is gone: the object goes now.
+                self._remove(kind, namespace, name, updated)
+                return copy.deepcopy(updated)
             self._objects[(kind, namespace, name)] = updated
             self._record(kind, namespace, "MODIFIED", updated)
             return copy.deepcopy(updated)
 
-    def delete(self, kind: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+    def delete(self, kind: ResourceType, namespace: str, name: str, propagation: str = "Background") -> dict[str, Any]:
+        """Delete like kube-apiserver: objects with finalizers (or ``Foreground``) only get a deletionTimestamp.
+
+        ``Background`` leaves the dependents to the garbage collector; ``Orphan`` drops their owner
+        references to this object first; ``Foreground`` adds the ``foregroundDeletion`` finalizer, which
+        the garbage collector removes once the dependents are gone.
+        """
+        if propagation not in ("Background", "Foreground", "Orphan"):
+            raise bad_request(f'propagationPolicy: Unsupported value: "{propagation}": supported values: '
+                              '"Foreground", "Background", "Orphan"')  # fmt: skip
         with self._changed:
-            current = self._objects.pop((kind, namespace, name), None)
+            current = self._objects.get((kind, namespace, name))
             if current is None:
-                raise not_found(f"{kind.plural}.{kind.group}".rstrip("."), name)
-            current["metadata"]["resourceVersion"] = self._next_revision()
-            self._record(kind, namespace, "DELETED", current)
-            self._delete_dependents(current["metadata"]["uid"])
+                raise not_found(kind, name)
+            metadata = current["metadata"]
+            if propagation == "Orphan":
+                self._orphan_dependents(metadata["uid"])
+            finalizers = list(metadata.get("finalizers") or [])
+            if propagation == "Foreground" and FOREGROUND not in finalizers:
+                finalizers.append(FOREGROUND)
+            if finalizers or (kind.kind == "Namespace" and current.get("spec", {}).get("finalizers")):
+                if "deletionTimestamp" not in metadata:
+                    metadata.update(deletionTimestamp=now(), deletionGracePeriodSeconds=0)
+                    metadata["finalizers"] = finalizers
+                    if kind.kind == "Namespace":
+                        current.setdefault("status", {})["phase"] = "Terminating"
+                    metadata["resourceVersion"] = self._next_revision()
+                    self._record(kind, namespace, "MODIFIED", current)
+                return copy.deepcopy(current)
+            self._remove(kind, namespace, name, current)
             return copy.deepcopy(current)
 
-    def _delete_dependents(self, owner_uid: str) -> None:
-        """Garbage collection: objects owned by a deleted object go with it."""
-        for (kind, namespace, name), document in list(self._objects.items()):
-            owners = document.get("metadata", {}).get("ownerReferences") or []
-            if any(owner.get("uid") == owner_uid for owner in owners):
-                self._objects.pop((kind, namespace, name))
+    def finish_deletion(self, kind: ResourceType, namespace: str, name: str, finalizer: str | None = None) -> None:
+        """Remove ``finalizer`` (the garbage collector's or the namespace controller's) and maybe the object."""
+        with self._changed:
+            current = self._objects.get((kind, namespace, name))
+            if current is None:
+                return
+            metadata = current["metadata"]
+            metadata["finalizers"] = [item for item in metadata.get("finalizers") or [] if item != finalizer]
+            if not metadata["finalizers"]:
+                metadata.pop("finalizers")
+                self._remove(kind, namespace, name, current)
+            else:
+                metadata["resourceVersion"] = self._next_revision()
+                self._record(kind, namespace, "MODIFIED", current)
+
+    def _remove(self, kind: ResourceType, namespace: str, name: str, current: dict[str, Any]) -> None:
+        self._objects.pop((kind, namespace, name), None)
+        current["metadata"]["resourceVersion"] = self._next_revision()
+        self._record(kind, namespace, "DELETED", current)
+
+    def _orphan_dependents(self, owner_uid: str) -> None:
+        for (kind, namespace, _), document in self._objects.items():
+            owners = document["metadata"].get("ownerReferences") or []
+            kept = [owner for owner in owners if owner.get("uid") != owner_uid]
+            if len(kept) != len(owners):
+                if kept:
+                    document["metadata"]["ownerReferences"] = kept
+                else:
+                    document["metadata"].pop("ownerReferences")
                 document["metadata"]["resourceVersion"] = self._next_revision()
-                self._record(kind, namespace, "DELETED", document)
-                self._delete_dependents(document["metadata"]["uid"])
+                self._record(kind, namespace, "MODIFIED", document)
 
     def compact(self) -> None:
         """Forget the watch history, as etcd compaction does: older resourceVersions now get 410 Gone."""
@@ -219,14 +309,6 @@ class ObjectStore:
             return found, self._revision
 
 
-def selector_dict(selector: str | None) -> dict[str, str]:
-    """Parse ``a=b,c=d`` (equality selectors only, the kind the deploy client sends)."""
-    if not selector:
-        return {}
-    pairs = (part.split("=", 1) for part in selector.split(",") if part)
-    return {key.strip(): value.strip().lstrip("=") for key, value in pairs}
-
-
-def matches(document: dict[str, Any], field_selector: dict[str, str], label_selector: dict[str, str]) -> bool:
-    """Whether ``document`` passes both selectors."""
-    return _matches(document, field_selector, label_selector)
+def generated_suffix() -> str:
+    """Five characters as kube-apiserver appends to ``generateName`` (also used for ReplicaSet hashes)."""
+    return "".join(random.choices(_SUFFIX_ALPHABET, k=5))

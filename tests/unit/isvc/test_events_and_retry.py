@@ -30,7 +30,7 @@ def test_scheduling_failures_become_sentences() -> None:
         "the predictor pod cannot be scheduled: 3 of 5 nodes have no free NVIDIA GPU (nvidia.com/gpu) (free or add "
         "GPUs of that kind, or ask for fewer); 1 of 5 nodes do not match the GPU node affinity (check the "
         "gpu.products / gpu.min_memory_mib labels the config asks for); 1 of 5 nodes carry a taint the pod does not "
-        "tolerate (nvidia.com/gpu: present)."
+        "tolerate (nvidia.com/gpu: present; add a matching entry to the config's tolerations)."
     )
 
 
