@@ -118,12 +118,21 @@ def _must_specify_sentence(found: re.Match[str]) -> str:
 
 
 def _pod_security_sentence(found: re.Match[str]) -> str:
-    return (
+    refused = (
         f'the predictor pods are refused by Pod Security admission: the namespace enforces "{found["level"]}" and '
-        f"the pod {found['violations'].strip()}; give the ServingRuntime's container a securityContext that meets "
-        "the level (restricted: allowPrivilegeEscalation false, capabilities drop [ALL], runAsNonRoot true, "
-        "seccompProfile RuntimeDefault), or deploy into a namespace whose pod-security.kubernetes.io/enforce "
-        "label allows it."
+        f"the pod {found['violations'].strip()}; "
+    )
+    # KServe's modelcar containers take no securityContext from any setting (docs/deploying.md#pod-security).
+    if re.search(r'containers? [^)]*"modelcar(-init)?"', found["violations"]):
+        return refused + (
+            "KServe injects the modelcar and modelcar-init containers for an oci:// storageUri and no KServe "
+            "setting makes them restricted; deploy into a namespace that enforces baseline, or serve the model "
+            "from a pvc:// or s3:// storageUri instead."
+        )
+    return refused + (
+        "give the ServingRuntime's container a securityContext that meets the level (restricted: "
+        "allowPrivilegeEscalation false, capabilities drop [ALL], runAsNonRoot true, seccompProfile "
+        "RuntimeDefault), or deploy into a namespace whose pod-security.kubernetes.io/enforce label allows it."
     )
 
 

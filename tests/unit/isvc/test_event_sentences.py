@@ -147,6 +147,23 @@ def test_failed_create_refusals_become_sentences(message: str, sentence: str) ->
     assert plain_event("FailedCreate", message) == sentence
 
 
+def test_a_modelcar_refusal_names_kserves_containers_not_the_runtime() -> None:
+    violations = (
+        'allowPrivilegeEscalation != false (containers "modelcar-init", "modelcar" must set '
+        'securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (containers "modelcar-init", '
+        '"modelcar" must set securityContext.capabilities.drop=["ALL"])'
+    )
+    refused = 'Error creating: pods "iris-predictor-7d9f-abcde" is forbidden: violates PodSecurity'
+    message = f'{refused} "restricted:latest": {violations}'
+
+    assert plain_event("FailedCreate", message) == (
+        'the predictor pods are refused by Pod Security admission: the namespace enforces "restricted:latest" and '
+        f"the pod {violations}; KServe injects the modelcar and modelcar-init containers for an oci:// storageUri "
+        "and no KServe setting makes them restricted; deploy into a namespace that enforces baseline, or serve the "
+        "model from a pvc:// or s3:// storageUri instead."
+    )
+
+
 def event(kind: str, name: str, message: str, reason: str = "FailedCreate") -> dict[str, Any]:
     """A Warning event as ``kubectl get events -o json`` shows it."""
     api_version = "serving.knative.dev/v1" if kind == "Revision" else "apps/v1"
