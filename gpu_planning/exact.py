@@ -4,19 +4,24 @@ Variables count replicas per (model, GPU, unit, MIG start), so replicas of a mod
 solver does not search their permutations. Constraints: every replica placed; one resource name per model; a MIG
 GPU's instances take disjoint memory slices at allowed starts and at most 7 compute slices (a whole GPU takes all
 8 slices); a time-sliced node shares every GPU, with at most ``max_time_slices`` shares and their memory within
-the GPU's; quotas per namespace and resource.
+the GPU's; quotas per namespace and resource. Interchangeable GPUs are ordered by use (symmetry breaking), the
+objective is bounded below by :func:`gpu_planning.problem.lower_bound`, and a hint is taken as a complete start.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+import multiprocessing
 from collections import Counter, defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from gpu_planning.catalog import COMPUTE_SLICES, MEMORY_SLICES
+from gpu_planning.catalog import COMPUTE_SLICES, MEMORY_SLICES, mig_placement
 from gpu_planning.heuristic import Solution
-from gpu_planning.problem import Problem
+from gpu_planning.problem import Problem, lower_bound, mig_resource
 
 
 @dataclass(frozen=True)
@@ -33,7 +38,22 @@ class ExactResult:
 def solve_exact(
     problem: Problem, *, time_limit_s: float, hint: Solution | None = None, workers: int = 1
 ) -> ExactResult:
-    """Solve the placement problem with CP-SAT within ``time_limit_s`` seconds."""
+    """Solve the placement problem with CP-SAT within ``time_limit_s`` seconds, in a process of its own.
+
+    OR-Tools carries its own abseil and protobuf: in a process that has loaded torch or TensorFlow first,
+    CP-SAT crashes with a segmentation fault (seen in the test suite), so it runs in a spawned interpreter
+    that imports nothing else. The process is started once and reused.
+    """
+    solving = _solver_process().submit(_solve, problem, time_limit_s=time_limit_s, hint=hint, workers=workers)
+    return solving.result()
+
+
+@functools.cache
+def _solver_process() -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _solve(problem: Problem, *, time_limit_s: float, hint: Solution | None, workers: int) -> ExactResult:
     from ortools.sat.python import cp_model
 
     model = cp_model.CpModel()
@@ -85,41 +105,37 @@ def solve_exact(
                         model.add(var == 0).only_enforce_if(time_sliced_node[gpu.node.name])
     per_model: dict[int, list[Any]] = defaultdict(list)
     per_model_resource: dict[tuple[int, str], list[Any]] = defaultdict(list)
-    per_gpu: dict[int, list[Any]] = defaultdict(list)
-    for (m, g, resource, _start), var in counts.items():
+    for (m, _g, resource, _start), var in counts.items():
         per_model[m].append(var)
         per_model_resource[m, resource].append(var)
-        per_gpu[g].append(var)
         quota_use[models[m].namespace, resource].append(var)
     for m, model_spec in enumerate(models):
         model.add(sum(per_model[m]) == model_spec.replicas)
         model.add_exactly_one(var for (mm, _r), var in chosen.items() if mm == m)
     for (m, resource), variables in per_model_resource.items():
         model.add(sum(variables) == 0).only_enforce_if(~chosen[m, resource])
-    for variables in slots.values():
-        model.add(sum(variables) <= 1)
+    # Capacities are scaled by used[g]: an unused GPU holds nothing, which ties every capacity to the objective
+    # (a relaxation then needs a GPU's worth of slices or memory per used GPU, not one big-M count).
+    for (g, _slot), variables in slots.items():
+        model.add(sum(variables) <= used[g])
     for (g, profile), variables in fixed.items():
-        model.add(sum(variables) <= Counter(problem.gpus[g].fixed_layout or ())[profile])
-    for terms in compute.values():
-        model.add(sum(terms) <= COMPUTE_SLICES)
+        model.add(sum(variables) <= Counter(problem.gpus[g].fixed_layout or ())[profile] * used[g])
+    for g, terms in compute.items():
+        model.add(sum(terms) <= COMPUTE_SLICES * used[g])
     for g, pairs in shares.items():
         product = problem.gpus[g].product
-        model.add(sum(var for var, _ in pairs) <= product.max_time_slices)
-        model.add(sum(var * need for var, need in pairs) <= product.memory_mib)
-    for g, variables in per_gpu.items():
-        most = max(problem.gpus[g].product.max_time_slices, MEMORY_SLICES)
-        model.add(sum(variables) <= most * used[g])
+        model.add(sum(var for var, _ in pairs) <= product.max_time_slices * used[g])
+        model.add(sum(var * need for var, need in pairs) <= product.memory_mib * used[g])
     for (namespace, resource), variables in quota_use.items():
         quota = problem.quota(namespace, resource)
         if quota is not None:
             model.add(sum(variables) <= quota)
-    # A node's GPUs are alike: use them in index order, so the solver does not try their permutations.
-    for earlier, later in zip(range(len(problem.gpus)), range(1, len(problem.gpus)), strict=False):
-        if problem.gpus[earlier].node is problem.gpus[later].node:
-            model.add(used[earlier] >= used[later])
+    _break_symmetry(model, problem, used)
+    # CP-SAT's own bound on this model stays weak; the per-replica one lets it prove plans that reach it.
+    model.add(sum(used) >= lower_bound(problem))
     model.minimize(sum(used))
     if hint is not None:
-        _add_hint(model, problem, counts, chosen, hint)
+        _add_hint(model, problem, (counts, chosen, used, time_sliced_node), hint)
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = workers
@@ -134,20 +150,79 @@ def solve_exact(
     return ExactResult(solution, status == cp_model.OPTIMAL, False, int(solver.objective_value), bound)
 
 
+def _node_kinds(problem: Problem) -> list[list[int]]:
+    """Groups of interchangeable nodes: alike in product, GPU count, labels, taints, layout and sharing flags."""
+    kinds: dict[str, list[int]] = defaultdict(list)
+    for n, node in enumerate(problem.inventory.nodes):
+        kinds[node.model_dump_json(exclude={"name"})].append(n)
+    return list(kinds.values())
+
+
+def _break_symmetry(model: Any, problem: Problem, used: list[Any]) -> None:
+    """Order interchangeable GPUs by use, so the solver does not search their permutations.
+
+    A node's GPUs are used in index order; of interchangeable nodes, an earlier one uses at least as many GPUs.
+    """
+    for gpus in problem.node_gpus:
+        for earlier, later in itertools.pairwise(gpus):
+            model.add(used[earlier] >= used[later])
+    for nodes in _node_kinds(problem):
+        for earlier, later in itertools.pairwise(nodes):
+            earlier_used = sum(used[g] for g in problem.node_gpus[earlier])
+            model.add(earlier_used >= sum(used[g] for g in problem.node_gpus[later]))
+
+
+def _canonical(problem: Problem, solution: Solution) -> Solution:
+    """The same plan with GPUs renumbered to obey :func:`_break_symmetry` (used GPUs first, busier nodes first)."""
+    busy = Counter(g for placed in solution for g, _unit in placed)
+    renumber: dict[int, int] = {}
+    for nodes in _node_kinds(problem):
+        ranked = sorted(nodes, key=lambda n: -sum(g in busy for g in problem.node_gpus[n]))
+        for source, target in zip(ranked, nodes, strict=True):
+            gpus = sorted(problem.node_gpus[source], key=lambda g: g not in busy)
+            renumber.update(zip(gpus, problem.node_gpus[target], strict=True))
+    return [[(renumber[g], unit) for g, unit in placed] for placed in solution]
+
+
 def _add_hint(
     model: Any,
     problem: Problem,
-    counts: dict[tuple[int, int, str, int], Any],
-    chosen: dict[tuple[int, str], Any],
+    variables: tuple[dict[tuple[int, int, str, int], Any], dict[tuple[int, str], Any], list[Any], dict[str, Any]],
     hint: Solution,
 ) -> None:
-    """Start the search from the heuristic's solution (its MIG starts are recomputed, so only counts are hinted)."""
-    wanted: Counter[tuple[int, int, str]] = Counter(
-        (m, g, unit.resource) for m, placed in enumerate(hint) for g, unit in placed
-    )
-    for (m, g, resource, start), var in counts.items():
-        if start < 0:
-            model.add_hint(var, wanted[m, g, resource])
+    """Start the search from a complete solution: every count, MIG start, resource, used flag and node mode.
+
+    Hinting every variable (zeros included) lets CP-SAT take the hint as its first solution without a search.
+    MIG starts are recomputed per GPU with :func:`mig_placement`, as the plan's layout is.
+    """
+    counts, chosen, used, time_sliced_node = variables
+    hint = _canonical(problem, hint)
+    wanted: Counter[tuple[int, int, str, int]] = Counter()
+    mig: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    shared_nodes: set[str] = set()
+    for m, placed in enumerate(hint):
+        for g, unit in placed:
+            if unit.kind == "time-sliced":
+                shared_nodes.add(problem.gpus[g].node.name)
+            if unit.profile is not None and problem.gpus[g].fixed_layout is None:
+                mig[g].append((m, unit.profile.name))
+            else:
+                wanted[m, g, unit.resource, -1] += 1
+    for g, residents in mig.items():
+        placement = mig_placement(problem.gpus[g].product, [profile for _m, profile in residents])
+        assert placement is not None  # the heuristic only builds layouts the GPU allows
+        starts: dict[str, list[int]] = defaultdict(list)
+        for profile, start in placement:
+            starts[profile].append(start)
+        for m, profile in residents:
+            wanted[m, g, mig_resource(profile), starts[profile].pop()] += 1
+    for key, var in counts.items():
+        model.add_hint(var, wanted[key])
     resources = {(m, unit.resource) for m, placed in enumerate(hint) for _g, unit in placed}
-    for key, var in chosen.items():
-        model.add_hint(var, key in resources)
+    for choice, var in chosen.items():
+        model.add_hint(var, choice in resources)
+    busy = {g for placed in hint for g, _unit in placed}
+    for g, var in enumerate(used):
+        model.add_hint(var, g in busy)
+    for name, var in time_sliced_node.items():
+        model.add_hint(var, name in shared_nodes)

@@ -1,17 +1,26 @@
-"""A fast first-fit-decreasing planner: big models first, each replica into the fullest GPU it fits, else a new one.
+"""The fast planner: first-fit decreasing with several strategies, then local improvement by emptying GPUs.
 
-A model's replicas all take one unit kind (see :mod:`gpu_planning.problem`); the planner tries the unit that takes
-the smallest part of a GPU first and falls back to larger ones, taking back a partial placement before each retry.
-Only GPUs that still have room are scanned, and a node's unused GPUs are alike, so a new GPU is looked for per node.
+A model's replicas all take one unit kind (see :mod:`gpu_planning.problem`). Each strategy places models biggest
+first, each replica into the fullest GPU in use where it fits (best fit), else into a fresh GPU, trying the
+model's units in order and taking back a partial placement before each retry. Strategies differ in what "biggest"
+means (memory, or the part of a GPU the model takes), in which fresh GPU they open (the tightest fit, which keeps
+large GPUs free, or the roomiest, which leaves room for the models that follow) and in whether MIG units go before
+a time-sliced share; small fleets also get seeded restarts from perturbed orders. Each plan is then improved: GPUs
+are taken least full first and the models on them moved into other GPUs in use; a GPU whose models all move is
+freed. The plan using the fewest GPUs wins.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+import random
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import Literal
 
 from gpu_planning.catalog import COMPUTE_SLICES, MEMORY_SLICES, mig_placement
-from gpu_planning.problem import Problem, Unit
+from gpu_planning.problem import Problem, Unit, mig_resource, unit_fraction
+
+MIG_PREFIX = mig_resource("")
 
 Solution = list[list[tuple[int, Unit]]]
 """Per model, one (GPU index, unit) per replica."""
@@ -23,16 +32,9 @@ class _GpuState:
     profiles: list[str] = field(default_factory=list)
     shares: int = 0
     shared_mib: int = 0
-
-
-def unit_fraction(problem: Problem, gpu: int, unit: Unit, need_mib: int) -> float:
-    """The part of GPU ``gpu`` one replica in ``unit`` takes (1 for a whole GPU)."""
-    product = problem.gpus[gpu].product
-    if unit.profile is not None:
-        return max(unit.profile.memory_slices / MEMORY_SLICES, unit.profile.compute_slices / COMPUTE_SLICES)
-    if unit.kind == "time-sliced":
-        return max(need_mib / product.memory_mib, 1 / product.max_time_slices)
-    return 1.0
+    # Compute and memory slices of the MIG instances, kept so fullness and the quick checks need no sums.
+    compute: int = 0
+    slices: int = 0
 
 
 class _State:
@@ -70,6 +72,10 @@ class _State:
         layout = info.fixed_layout
         if layout is not None:
             return state.profiles.count(unit.profile.name) < layout.count(unit.profile.name)
+        if state.compute + unit.profile.compute_slices > COMPUTE_SLICES:
+            return False
+        if state.slices + unit.profile.memory_slices > MEMORY_SLICES:
+            return False
         return mig_placement(info.product, [*state.profiles, unit.profile.name]) is not None
 
     def place(self, gpu: int, unit: Unit, need: int, namespace: str) -> None:
@@ -79,6 +85,8 @@ class _State:
         self.quota_used[namespace, unit.resource] += 1
         if unit.profile is not None:
             state.profiles.append(unit.profile.name)
+            state.compute += unit.profile.compute_slices
+            state.slices += unit.profile.memory_slices
         if unit.kind == "time-sliced":
             state.shares += 1
             state.shared_mib += need
@@ -92,6 +100,8 @@ class _State:
         self.quota_used[namespace, unit.resource] -= 1
         if unit.profile is not None:
             state.profiles.remove(unit.profile.name)
+            state.compute -= unit.profile.compute_slices
+            state.slices -= unit.profile.memory_slices
         if unit.kind == "time-sliced":
             state.shares -= 1
             state.shared_mib -= need
@@ -107,83 +117,252 @@ class _State:
         state, product = self.gpus[gpu], self.problem.gpus[gpu].product
         if state.mode == "time-sliced":
             return max(state.shared_mib / product.memory_mib, state.shares / product.max_time_slices)
-        profiles = [product.profile(name) for name in state.profiles]
-        return max(
-            sum(p.compute_slices for p in profiles) / COMPUTE_SLICES,
-            sum(p.memory_slices for p in profiles) / MEMORY_SLICES,
-        )
+        return max(state.compute / COMPUTE_SLICES, state.slices / MEMORY_SLICES)
+
+
+RESTART_BUDGET = 12_000
+"""Replica placements the seeded restarts may spend in all (a restart places every replica once, at most 30)."""
+
+STRATEGY_MAX_REPLICAS = 800
+"""Above this many replicas only the first strategy runs, so that 1,000 models stay within the 2 s target
+(benchmarks/fleet_planning.py measures both)."""
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How one first-fit-decreasing pass orders models and opens fresh GPUs.
+
+    ``units`` "mig-first" tries a model's MIG units before its time-sliced share even when the share takes a
+    little less: a share turns its whole node time-sliced, which realtime models cannot use. ``seed`` non-zero
+    scales each model's size by a random factor in [0.7, 1.3] (a restart from another order).
+    """
+
+    order: Literal["memory", "part"]
+    fresh: Literal["tight", "roomy"]
+    units: Literal["smallest", "mig-first"] = "smallest"
+    seed: int = 0
+
+
+_UNITS: tuple[Literal["smallest", "mig-first"], ...] = ("smallest", "mig-first")
+
+STRATEGIES = (
+    Strategy("part", "roomy"),
+    Strategy("part", "roomy", "mig-first"),
+    Strategy("memory", "roomy"),
+    Strategy("memory", "tight"),
+)
+
+
+def strategies_for(replicas: int) -> tuple[Strategy, ...]:
+    """The strategies worth their time on a fleet of ``replicas``: the fixed ones, then seeded restarts."""
+    if replicas > STRATEGY_MAX_REPLICAS:
+        return STRATEGIES[:1]
+    restarts = min(30, RESTART_BUDGET // max(replicas, 1))
+    return STRATEGIES + tuple(
+        Strategy("part" if seed % 2 else "memory", "roomy" if seed % 3 else "tight", _UNITS[seed % 4 // 2], seed)
+        for seed in range(1, restarts + 1)
+    )
 
 
 def plan_heuristic(problem: Problem) -> tuple[Solution | None, dict[str, str]]:
-    """Place every replica, or say for each model that could not be placed why not.
+    """Place every replica with each strategy, improve each plan by emptying GPUs, keep the one using fewest.
 
     Returns:
-        The solution (None when a model did not fit) and, per unplaced model, the reason.
+        The solution (None when no strategy placed every model) and, per model the first strategy could not
+        place, the reason.
     """
-    models = problem.fleet.models
-    order = sorted(range(len(models)), key=lambda m: (-models[m].memory_mib, -models[m].replicas, m))
-    state = _State(problem)
-    solution: Solution = [[] for _ in models]
-    failures: dict[str, str] = {}
-    for m in order:
-        model, per_node = models[m], problem.node_options[m]
+    replicas = sum(model.replicas for model in problem.fleet.models)
+    best: Solution | None = None
+    first_failures: dict[str, str] | None = None
+    ranking = _rank(problem)
+    for strategy in strategies_for(replicas):
+        state, solution, failures = _first_fit_decreasing(problem, ranking, strategy)
+        if first_failures is None:
+            first_failures = failures
+        if failures:
+            continue
+        _empty_gpus(problem, ranking.order(strategy), ranking.smallest, state, solution)
+        if best is None or used_gpus(solution) < used_gpus(best):
+            best = solution
+    return best, ({} if best is not None else first_failures or {})
+
+
+def used_gpus(solution: Solution) -> int:
+    """How many GPUs a solution uses."""
+    return len({g for placed in solution for g, _unit in placed})
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    """Per model: its resources, the one taking the smallest part of a GPU first, and that smallest part."""
+
+    resources: list[list[str]]
+    mig_first: list[list[str]]
+    smallest: list[float]
+
+    def order(self, strategy: Strategy) -> list[list[str]]:
+        """Per model, its resources in the order ``strategy`` tries them."""
+        return self.mig_first if strategy.units == "mig-first" else self.resources
+
+
+def _rank(problem: Problem) -> _Ranking:
+    ranked: list[list[str]] = []
+    smallest: list[float] = []
+    for m, model in enumerate(problem.fleet.models):
         fraction: dict[str, float] = {}
         # Nodes of one kind share one units dict: rank each distinct one once.
-        distinct = {id(units): (n, units) for n, units in per_node.items()}
+        distinct = {id(units): (n, units) for n, units in problem.node_options[m].items()}
         for n, units in distinct.values():
             for resource, unit in units.items():
                 part = unit_fraction(problem, problem.node_gpus[n][0], unit, model.memory_mib)
                 fraction[resource] = min(fraction.get(resource, 1.0), part)
-        ranked = sorted(fraction, key=lambda resource: fraction[resource])
-        for resource in ranked:
-            placed = _place_replicas(problem, state, m, resource)
+        ranked.append(sorted(fraction, key=lambda resource: fraction[resource]))
+        smallest.append(min(fraction.values()))
+    # A stable sort keeps the smallest-part order within MIG units and within the others.
+    mig_first = [sorted(resources, key=lambda resource: not resource.startswith(MIG_PREFIX)) for resources in ranked]
+    return _Ranking(ranked, mig_first, smallest)
+
+
+def _first_fit_decreasing(
+    problem: Problem, ranking: _Ranking, strategy: Strategy
+) -> tuple[_State, Solution, dict[str, str]]:
+    models, ranked, smallest = problem.fleet.models, ranking.order(strategy), ranking.smallest
+    rng = random.Random(strategy.seed)
+    jitter = [rng.uniform(0.7, 1.3) if strategy.seed else 1.0 for _ in models]
+    if strategy.order == "memory":
+        order = sorted(range(len(models)), key=lambda m: (-models[m].memory_mib * jitter[m], -models[m].replicas, m))
+    else:
+        order = sorted(range(len(models)), key=lambda m: (-smallest[m] * jitter[m], -models[m].memory_mib, m))
+    state = _State(problem)
+    solution: Solution = [[] for _ in models]
+    failures: dict[str, str] = {}
+    for m in order:
+        model = models[m]
+        for resource in ranked[m]:
+            placed = _place_replicas(problem, state, m, resource, strategy.fresh)
             if len(placed) == model.replicas:
                 solution[m] = placed
                 break
             for gpu, unit in reversed(placed):
                 state.unplace(gpu, unit, model.memory_mib, model.namespace)
         else:
-            failures[model.name] = _why_not(problem, state, m, ranked)
-    return (None if failures else solution), failures
+            failures[model.name] = _why_not(problem, state, m, ranked[m])
+    return state, solution, failures
 
 
-def _place_replicas(problem: Problem, state: _State, m: int, resource: str) -> list[tuple[int, Unit]]:
+def _best_open(state: _State, m: int, resource: str) -> tuple[int, Unit] | None:
+    """The fullest GPU in use where one more replica of model ``m`` in ``resource`` fits (best fit)."""
+    model, per_node = state.problem.fleet.models[m], state.problem.node_options[m]
+    best: tuple[float, int, Unit] | None = None
+    for g in state.open:
+        unit = per_node.get(state.node_of[g], {}).get(resource)
+        if unit is not None and state.fits(g, unit, model.memory_mib):
+            candidate = (-state.fullness(g), g, unit)
+            best = candidate if best is None or candidate < best else best
+    return None if best is None else (best[1], best[2])
+
+
+def _place_replicas(problem: Problem, state: _State, m: int, resource: str, fresh: str) -> list[tuple[int, Unit]]:
     """Place the model's replicas in ``resource`` units one by one; fewer come back when the GPUs run out."""
-    model, per_node = problem.fleet.models[m], problem.node_options[m]
+    model = problem.fleet.models[m]
     need, namespace = model.memory_mib, model.namespace
     placed: list[tuple[int, Unit]] = []
     for _ in range(model.replicas):
         if not state.quota_left(namespace, resource):
             return placed
-        best: tuple[float, int, Unit] | None = None
-        for g in state.open:
-            unit = per_node.get(state.node_of[g], {}).get(resource)
-            if unit is not None and state.fits(g, unit, need):
-                candidate = (-state.fullness(g), g, unit)
-                best = candidate if best is None or candidate < best else best
+        best = _best_open(state, m, resource) or _fresh_gpu(problem, state, m, resource, fresh)
         if best is None:
-            best = _fresh_gpu(problem, state, m, resource)
-            if best is None:
-                return placed
-        _score, gpu, unit = best
+            return placed
+        gpu, unit = best
         state.place(gpu, unit, need, namespace)
         placed.append((gpu, unit))
     return placed
 
 
-def _fresh_gpu(problem: Problem, state: _State, m: int, resource: str) -> tuple[float, int, Unit] | None:
-    """The unused GPU where the unit takes the largest part (the tightest fit); smaller GPUs first on ties."""
-    model, best = problem.fleet.models[m], None
-    best_key: tuple[float, int, int] | None = None
+def _fresh_gpu(problem: Problem, state: _State, m: int, resource: str, fresh: str) -> tuple[int, Unit] | None:
+    """An unused GPU for the unit: the tightest fit or the roomiest; smaller GPUs first on ties, then by index.
+
+    A whole GPU is always the tightest fit: a GPU no one else may share is best the smallest that holds it.
+    """
+    model = problem.fleet.models[m]
+    best: tuple[tuple[float, int, int], int, Unit] | None = None
+    # Nodes with the same units dict and product rank alike: only the first with a free GPU competes.
+    seen: set[tuple[int, str]] = set()
     for n, units in problem.node_options[m].items():
         unit = units.get(resource)
-        free = next((g for g in problem.node_gpus[n] if state.gpus[g].mode is None), None)
-        if unit is None or free is None or not state.fits(free, unit, model.memory_mib):
+        if unit is None or (id(units), problem.gpus[problem.node_gpus[n][0]].product.name) in seen:
             continue
-        key = (unit_fraction(problem, free, unit, model.memory_mib), problem.gpus[free].product.memory_mib, free)
-        if best_key is None or (-key[0], key[1], key[2]) < (-best_key[0], best_key[1], best_key[2]):
-            best_key, best = key, (0.0, free, unit)
-    return best
+        free = next((g for g in problem.node_gpus[n] if state.gpus[g].mode is None), None)
+        if free is None or not state.fits(free, unit, model.memory_mib):
+            continue
+        seen.add((id(units), problem.gpus[free].product.name))
+        part = unit_fraction(problem, free, unit, model.memory_mib)
+        roomy = fresh == "roomy" and unit.kind != "whole"
+        key = (part if roomy else -part, problem.gpus[free].product.memory_mib, free)
+        if best is None or key < best[0]:
+            best = (key, free, unit)
+    return None if best is None else (best[1], best[2])
+
+
+def _empty_gpus(
+    problem: Problem, resources: list[list[str]], smallest: list[float], state: _State, solution: Solution
+) -> None:
+    """Free shared GPUs, least full first, by moving the models on them into the other GPUs in use.
+
+    Every replica of a model on the GPU moves (wherever it is), in any of the model's resources, so the
+    one-resource rule holds; quotas are checked as in the first pass. When a model finds no room, all is undone.
+    """
+    models = problem.fleet.models
+    residents: dict[int, set[int]] = defaultdict(set)
+    for m, placed in enumerate(solution):
+        for g, _unit in placed:
+            residents[g].add(m)
+    shared = [g for g in residents if state.gpus[g].mode in ("mig", "time-sliced")]
+    for g in sorted(shared, key=lambda g: (state.fullness(g), g)):
+        if not residents.get(g):
+            continue
+        movers = sorted(residents[g], key=lambda m: -smallest[m])
+        for m in movers:
+            for gpu, unit in solution[m]:
+                state.unplace(gpu, unit, models[m].memory_mib, models[m].namespace)
+        moved: dict[int, list[tuple[int, Unit]]] = {}
+        for m in movers:
+            relocated = _relocate(problem, state, m, resources[m])
+            if relocated is None:
+                break
+            moved[m] = relocated
+        if len(moved) < len(movers):
+            for m, placed in moved.items():
+                for gpu, unit in placed:
+                    state.unplace(gpu, unit, models[m].memory_mib, models[m].namespace)
+            for m in movers:
+                for gpu, unit in solution[m]:
+                    state.place(gpu, unit, models[m].memory_mib, models[m].namespace)
+            continue
+        for m, placed in moved.items():
+            for gpu, _unit in solution[m]:
+                residents[gpu].discard(m)
+            for gpu, _unit in placed:
+                residents[gpu].add(m)
+            solution[m] = placed
+
+
+def _relocate(problem: Problem, state: _State, m: int, resources: list[str]) -> list[tuple[int, Unit]] | None:
+    """Place all of model ``m``'s replicas into GPUs already in use, in the first resource where they all fit."""
+    model = problem.fleet.models[m]
+    for resource in resources:
+        placed: list[tuple[int, Unit]] = []
+        while len(placed) < model.replicas and state.quota_left(model.namespace, resource):
+            target = _best_open(state, m, resource)
+            if target is None:
+                break
+            state.place(*target, model.memory_mib, model.namespace)
+            placed.append(target)
+        if len(placed) == model.replicas:
+            return placed
+        for gpu, unit in placed:
+            state.unplace(gpu, unit, model.memory_mib, model.namespace)
+    return None
 
 
 def _why_not(problem: Problem, state: _State, m: int, resources: list[str]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from typing import Literal
 
@@ -11,8 +10,8 @@ from pydantic import BaseModel, ConfigDict
 from gpu_planning.catalog import mig_placement, validate_mig_layout
 from gpu_planning.exact import solve_exact
 from gpu_planning.fleet import Fleet, Inventory
-from gpu_planning.heuristic import Solution, plan_heuristic
-from gpu_planning.problem import Problem, UnitKind, build_problem
+from gpu_planning.heuristic import Solution, plan_heuristic, used_gpus
+from gpu_planning.problem import Problem, UnitKind, build_problem, lower_bound
 from serving_core.errors import InvalidInputError
 
 EXACT_MAX_VARIABLES = 4000
@@ -83,10 +82,10 @@ def plan_fleet(fleet: Fleet, inventory: Inventory, *, time_limit_s: float = 1.0)
     """
     problem = build_problem(fleet, inventory)
     solution, failures = plan_heuristic(problem)
-    solver, bound = "heuristic (first-fit decreasing)", _lower_bound(problem)
+    solver, bound = "heuristic (first-fit decreasing)", lower_bound(problem)
     if _small_enough(problem):
         exact = solve_exact(problem, time_limit_s=time_limit_s, hint=solution)
-        if exact.solution is not None and (solution is None or _used(exact.solution) < _used(solution)):
+        if exact.solution is not None and (solution is None or used_gpus(exact.solution) < used_gpus(solution)):
             solution, solver = exact.solution, "cp-sat"
         bound = max(bound, exact.lower_bound)
         if exact.optimal:
@@ -102,10 +101,6 @@ def plan_fleet(fleet: Fleet, inventory: Inventory, *, time_limit_s: float = 1.0)
     return _plan(problem, solution, solver, bound)
 
 
-def _used(solution: Solution) -> int:
-    return len({g for placed in solution for g, _unit in placed})
-
-
 def _small_enough(problem: Problem) -> bool:
     """Whether the CP-SAT model stays under EXACT_MAX_VARIABLES (counting stops once it is over)."""
     variables = 0
@@ -116,23 +111,6 @@ def _small_enough(problem: Problem) -> bool:
             if variables > EXACT_MAX_VARIABLES:
                 return False
     return True
-
-
-def _lower_bound(problem: Problem) -> int:
-    """GPUs no plan can go below: each replica takes at least its smallest part of any GPU it may use."""
-    from gpu_planning.heuristic import unit_fraction
-
-    total = 0.0
-    for m, per_node in enumerate(problem.node_options):
-        need = problem.fleet.models[m].memory_mib
-        distinct = {id(units): (n, units) for n, units in per_node.items()}
-        smallest = min(
-            unit_fraction(problem, problem.node_gpus[n][0], unit, need)
-            for n, units in distinct.values()
-            for unit in units.values()
-        )
-        total += smallest * problem.fleet.models[m].replicas
-    return math.ceil(total - 1e-9)
 
 
 def _plan(problem: Problem, solution: Solution, solver: str, bound: int) -> FleetPlan:
@@ -159,7 +137,7 @@ def _plan(problem: Problem, solution: Solution, solver: str, bound: int) -> Flee
     layouts = [_layout(problem, g, on_gpu.get(g, [])) for g in range(len(problem.gpus))]
     return FleetPlan(
         solver=solver,
-        gpus_used=_used(solution),
+        gpus_used=used_gpus(solution),
         gpus_total=len(problem.gpus),
         lower_bound=bound,
         assignments=assignments,

@@ -9,11 +9,12 @@ nothing more); a share only for models that may share and are not realtime.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-from gpu_planning.catalog import GpuProduct, MigProfile, gpu_product
+from gpu_planning.catalog import COMPUTE_SLICES, MEMORY_SLICES, GpuProduct, MigProfile, gpu_product
 from gpu_planning.fleet import Fleet, FleetModel, Inventory, Node
 from serving_core.errors import InvalidInputError
 
@@ -116,25 +117,19 @@ def build_problem(fleet: Fleet, inventory: Inventory) -> Problem:
     # Units depend on the model's need and sharing rules and on the node's kind, not on the model's name.
     cache: dict[tuple[object, ...], dict[str, Unit]] = {}
     eligible_nodes: dict[tuple[object, ...], list[int]] = {}
+    node_kinds = [
+        (node.gpu, node.allow_mig, node.allow_time_slicing, tuple(node.mig_layout or ()), node.mig_layout is None)
+        for node in inventory.nodes
+    ]
     options = []
     for model in fleet.models:
         rules = (tuple(sorted(model.node_selector.items())), tuple(model.tolerations))
         if rules not in eligible_nodes:
             eligible_nodes[rules] = [n for n, node in enumerate(inventory.nodes) if _eligible(model, node)]
+        model_kind = (model.memory_mib, model.may_share, model.latency_class == "realtime")
         per_node: dict[int, dict[str, Unit]] = {}
         for n in eligible_nodes[rules]:
-            node = inventory.nodes[n]
-            layout = tuple(node.mig_layout) if node.mig_layout is not None else None
-            realtime = model.latency_class == "realtime"
-            key = (
-                model.memory_mib,
-                model.may_share,
-                realtime,
-                node.gpu,
-                node.allow_mig,
-                node.allow_time_slicing,
-                layout,
-            )
+            key = (model_kind, node_kinds[n])
             if key not in cache:
                 cache[key] = units_on(model, gpus[node_gpus[n][0]])
             if cache[key]:
@@ -157,3 +152,42 @@ def build_problem(fleet: Fleet, inventory: Inventory) -> Problem:
             )
         options.append(per_node)
     return Problem(fleet, inventory, tuple(gpus), tuple(node_gpus), tuple(options))
+
+
+def unit_parts(problem: Problem, gpu: int, unit: Unit, need_mib: int) -> tuple[float, float]:
+    """The parts of GPU ``gpu`` one replica in ``unit`` takes: (compute, memory), each at most 1 per GPU.
+
+    Compute is MIG compute slices over 7, or one time slice over the share cap; memory is MIG memory slices over 8,
+    or the replica's need over the GPU's memory. A whole GPU takes all of both.
+    """
+    product = problem.gpus[gpu].product
+    if unit.profile is not None:
+        return unit.profile.compute_slices / COMPUTE_SLICES, unit.profile.memory_slices / MEMORY_SLICES
+    if unit.kind == "time-sliced":
+        return 1 / product.max_time_slices, need_mib / product.memory_mib
+    return 1.0, 1.0
+
+
+def unit_fraction(problem: Problem, gpu: int, unit: Unit, need_mib: int) -> float:
+    """The part of GPU ``gpu`` one replica in ``unit`` takes: the larger of its compute and memory parts."""
+    return max(unit_parts(problem, gpu, unit, need_mib))
+
+
+def lower_bound(problem: Problem) -> int:
+    """GPUs no plan can go below: per dimension, every replica's smallest part of any GPU it may use, summed.
+
+    A GPU's compute parts add up to at most 1 and so do its memory parts, so each sum rounded up is a bound; a sum
+    of the larger part of each replica would not be (a 3g + 2g + 1g + 1g layout sums to more than 1).
+    """
+    compute = memory = 0.0
+    for m, per_node in enumerate(problem.node_options):
+        model = problem.fleet.models[m]
+        distinct = {id(units): (n, units) for n, units in per_node.items()}
+        parts = [
+            unit_parts(problem, problem.node_gpus[n][0], unit, model.memory_mib)
+            for n, units in distinct.values()
+            for unit in units.values()
+        ]
+        compute += min(part for part, _memory in parts) * model.replicas
+        memory += min(part for _compute, part in parts) * model.replicas
+    return math.ceil(max(compute, memory) - 1e-9)

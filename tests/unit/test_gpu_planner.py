@@ -11,8 +11,9 @@ from aiserving.steps.fleet_plan import PLAN_FILES, plan_fleet_files
 from gpu_planning import render
 from gpu_planning.exact import solve_exact
 from gpu_planning.fleet import Fleet, Inventory
+from gpu_planning.heuristic import plan_heuristic, used_gpus
 from gpu_planning.plan import Assignment, FleetPlan, GpuLayout, MigInstance, plan_fleet
-from gpu_planning.problem import build_problem
+from gpu_planning.problem import build_problem, lower_bound
 from serving_core.errors import InvalidInputError
 
 
@@ -183,17 +184,58 @@ def random_instance(rng: random.Random) -> tuple[Fleet, Inventory]:
     return Fleet.model_validate({"models": models}), Inventory.model_validate({"nodes": nodes})
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_the_planner_matches_the_proven_optimum_on_small_instances(seed: int) -> None:
+@pytest.mark.parametrize("seed", range(40))
+def test_the_heuristic_alone_and_the_planner_match_the_proven_optimum_on_small_instances(seed: int) -> None:
     models, nodes = random_instance(random.Random(seed))
-    exact = solve_exact(build_problem(models, nodes), time_limit_s=20, workers=2)
+    problem = build_problem(models, nodes)
+    exact = solve_exact(problem, time_limit_s=20, workers=2)
+    if exact.infeasible:
+        with pytest.raises(InvalidInputError, match="the fleet does not fit the cluster"):
+            plan_fleet(models, nodes)
+        return
+    heuristic, _failures = plan_heuristic(problem)
     plan = plan_fleet(models, nodes)
 
     assert exact.optimal
-    assert plan.gpus_used == exact.gpus_used
+    assert (heuristic is not None and used_gpus(heuristic), plan.gpus_used) == (exact.gpus_used, exact.gpus_used)
+    assert plan.lower_bound <= plan.gpus_used
     assert sorted((a.model, a.replica) for a in plan.assignments) == sorted(
         (m.name, r) for m in models.models for r in range(m.replicas)
     )
+
+
+def test_the_lower_bound_counts_compute_and_memory_apart_so_a_full_mig_gpu_is_one_gpu() -> None:
+    # 3g.40gb + 4 x 1g.10gb fill an A100 exactly: 7 of 7 compute slices, 8 of 8 memory slices. Summing each
+    # instance's larger part (4/8 + 4 x 1/7) would claim 2 GPUs.
+    models = fleet(
+        {"name": "big", "memory_mib": 30_000, "latency_class": "realtime"},
+        {"name": "small", "memory_mib": 5_000, "replicas": 4, "latency_class": "realtime"},
+    )
+    nodes = inventory({"name": "a", "gpu": "A100-80GB", "gpus": 2})
+
+    assert lower_bound(build_problem(models, nodes)) == 1
+    plan = plan_fleet(models, nodes)
+    assert (plan.gpus_used, plan.lower_bound, plan.solver) == (1, 1, "heuristic (first-fit decreasing), proven optimal")
+    assert plan.gpus[0].mig == [
+        *[MigInstance(profile="1g.10gb", start=start, memory_slices=1, model="small") for start in range(4)],
+        MigInstance(profile="3g.40gb", start=4, memory_slices=4, model="big"),
+    ]
+
+
+def test_a_share_that_would_lock_a_node_out_of_mig_gives_way_to_a_mig_slice() -> None:
+    # The 70 GB model takes a little less of the H200 as a time-sliced share (0.49) than as 3g.71gb (0.5), but a
+    # share makes the node time-sliced and the realtime model then needs a GPU of its own.
+    models = fleet(
+        {"name": "large", "memory_mib": 70_000, "latency_class": "standard"},
+        {"name": "realtime", "memory_mib": 2_000, "latency_class": "realtime"},
+    )
+    nodes = inventory({"name": "h200", "gpu": "H200-141GB", "gpus": 2}, {"name": "h100", "gpu": "H100-80GB", "gpus": 1})
+
+    solution, failures = plan_heuristic(build_problem(models, nodes))
+
+    assert failures == {}
+    assert solution is not None
+    assert used_gpus(solution) == 1
 
 
 def test_plan_files_are_written_together_and_not_at_all_on_a_bad_fleet(tmp_path: Path) -> None:
