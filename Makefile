@@ -12,7 +12,7 @@ LIB_PACKAGES := serving_core mlflow_source model_packaging oci_images inference_
 SYSTEM_TOOLS := docker-registry:docker-registry skopeo:skopeo buildah:buildah prometheus:prometheus \
 	busybox:busybox-static java:openjdk-17-jre-headless chromium:chromium
 
-.PHONY: test demo lint format system-deps constraints clean triton-validator bench-serving
+.PHONY: test demo lint format system-deps constraints clean triton-validator bench-serving bench-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -74,21 +74,48 @@ constraints:
 # The modelcar base image's build context needs Debian's static busybox (images/modelcar-base/Dockerfile).
 images/modelcar-base/busybox: system-deps
 	cp "$$(command -v busybox)" $@
-# MLServer for benchmarks/serving.py: mlserver 1.7.1 needs fastapi<0.116 and cannot share .venv with kserve 0.21.
-# mlflow and scikit-learn match constraints.txt so both servers unpickle the same model.
+# Peers for benchmarks/serving.py, each in its own venv: mlserver 1.7.1 needs fastapi<0.116 and cannot share
+# .venv with kserve 0.21; BentoML and Ray Serve bring their own pins too. mlflow, scikit-learn and cloudpickle
+# match constraints.txt so every server unpickles the same model.
+PEER_PINS = mlflow==$$(sed -n 's/^mlflow==//p' constraints.txt) scikit-learn==$$(sed -n 's/^scikit-learn==//p' constraints.txt) \
+	cloudpickle==$$(sed -n 's/^cloudpickle==//p' constraints.txt)
 MLSERVER_VENV := .venv-mlserver
 $(MLSERVER_VENV)/.installed:
 	$(PYTHON) -m venv $(MLSERVER_VENV)
 	$(MLSERVER_VENV)/bin/pip install --quiet --upgrade pip
-	$(MLSERVER_VENV)/bin/pip install --quiet mlserver==1.7.1 mlserver-mlflow==1.7.1 \
-		mlflow==$$(sed -n 's/^mlflow==//p' constraints.txt) scikit-learn==$$(sed -n 's/^scikit-learn==//p' constraints.txt) \
-		cloudpickle==$$(sed -n 's/^cloudpickle==//p' constraints.txt)
+	$(MLSERVER_VENV)/bin/pip install --quiet mlserver==1.7.1 mlserver-mlflow==1.7.1 $(PEER_PINS)
 	touch $@
 $(MLSERVER_VENV): $(MLSERVER_VENV)/.installed
+BENTOML_VENV := .venv-bentoml
+$(BENTOML_VENV)/.installed:
+	$(PYTHON) -m venv $(BENTOML_VENV)
+	$(BENTOML_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENTOML_VENV)/bin/pip install --quiet bentoml==1.4.40 $(PEER_PINS)
+	touch $@
+RAY_VENV := .venv-ray
+$(RAY_VENV)/.installed:
+	$(PYTHON) -m venv $(RAY_VENV)
+	$(RAY_VENV)/bin/pip install --quiet --upgrade pip
+	$(RAY_VENV)/bin/pip install --quiet "ray[serve]==2.60.0" $(PEER_PINS)
+	touch $@
+
+# wrk (Debian) is the benchmark's load generator: installed as root, otherwise named with the command.
+bench-deps:
+	@if ! command -v wrk >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Debian package: wrk"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+		else \
+			echo "The serving benchmark needs wrk; install it as root, then rerun:"; \
+			echo "  sudo apt-get update && sudo apt-get install -y wrk"; \
+			exit 1; \
+		fi; \
+	fi
 
 # The serving benchmark (not part of `make test`): prints req/s, rows/s, p50/p99 and ratios.
-bench-serving: $(STAMP) $(MLSERVER_VENV)/.installed
-	$(BIN)/python -m benchmarks.serving
+# BENCH_ARGS picks servers and cases, e.g. BENCH_ARGS="--servers wrapper-on bentoml-on --rows 1".
+bench-serving: $(STAMP) bench-deps $(MLSERVER_VENV)/.installed $(BENTOML_VENV)/.installed $(RAY_VENV)/.installed
+	$(BIN)/python -m benchmarks.serving $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TRITON_VENV) .aiserving .pytest_cache .mypy_cache .ruff_cache

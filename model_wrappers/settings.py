@@ -10,7 +10,7 @@ from serving_core.errors import InvalidInputError
 
 DEFAULT_MODEL_DIR = Path("/mnt/models")
 DEFAULT_HTTP_PORT = 8080
-DEFAULT_MAX_BATCH_SIZE = 64
+DEFAULT_MAX_BATCH_SIZE = 1024
 DEFAULT_MAX_LATENCY_MS = 5.0
 DEFAULT_LATENCY_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
