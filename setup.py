@@ -69,7 +69,13 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=[f"{package}*" for package in [*TYPED_PACKAGES, "components", "pipelines"]]),
-    package_data={package: ["py.typed"] for package in TYPED_PACKAGES},
+    package_data={
+        **{package: ["py.typed"] for package in TYPED_PACKAGES},
+        # Runtime data read with importlib.resources (docs/deploying.md): KServe CRDs with their provenance
+        # and license, and the compiled pipelines that `aiserving run/submit/schedule` load by name.
+        "inference_services": ["py.typed", "crds/PROVENANCE.md", "crds/LICENSE", "crds/v*/*.yaml"],
+        "pipelines": ["compiled/*.yaml"],
+    },
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require=EXTRAS_REQUIRE,

@@ -1,7 +1,8 @@
 """Validate InferenceServices against KServe's published CRD schema, as a strict API server does.
 
-The CRDs are data outside the project (``$KSERVE_CRD_DIR`` or ``<repo>/../shared/kserve-crds``), one
-folder per KServe tag. The schema is made strict the way the API server's ``fieldValidation=Strict``
+The CRDs ship as package data (``inference_services/crds/v<tag>/``, read with :mod:`importlib.resources`;
+provenance and license in ``crds/PROVENANCE.md``), one folder per KServe tag; ``$KSERVE_CRD_DIR`` names
+another folder of the same layout instead. The schema is made strict the way the API server's ``fieldValidation=Strict``
 behaves: every object with ``properties`` and without ``x-kubernetes-preserve-unknown-fields`` rejects
 unknown fields. CEL rules (``x-kubernetes-validations``) are not evaluated.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import copy
 import functools
 import os
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +26,12 @@ from serving_core.kube_objects import Document, metadata
 
 CRD_DIR_ENV = "KSERVE_CRD_DIR"
 ISVC_CRD_FILE = "serving.kserve.io_inferenceservices.yaml"
-_REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def crd_directory() -> Path:
-    """The folder that holds one sub-folder of CRDs per KServe tag."""
+def crd_directory() -> Traversable:
+    """The folder that holds one sub-folder of CRDs per KServe tag: ``$KSERVE_CRD_DIR``, else the shipped copies."""
     configured = os.environ.get(CRD_DIR_ENV)
-    return Path(configured) if configured else _REPO_ROOT.parent / "shared" / "kserve-crds"
+    return Path(configured) if configured else files("inference_services") / "crds"
 
 
 def available_crd_versions() -> list[KServeVersion]:
@@ -37,7 +39,11 @@ def available_crd_versions() -> list[KServeVersion]:
     root = crd_directory()
     if not root.is_dir():
         return []
-    return sorted(KServeVersion.parse(entry.name) for entry in root.iterdir() if (entry / ISVC_CRD_FILE).is_file())
+    return sorted(
+        KServeVersion.parse(entry.name)
+        for entry in root.iterdir()
+        if entry.is_dir() and (entry / ISVC_CRD_FILE).is_file()
+    )
 
 
 def crd_version_for(target: KServeVersion) -> KServeVersion:
@@ -55,7 +61,7 @@ def crd_version_for(target: KServeVersion) -> KServeVersion:
     return candidates[-1]
 
 
-def _crd_folder(version: KServeVersion) -> Path:
+def _crd_folder(version: KServeVersion) -> Traversable:
     major, minor, patch = version.parts
     return crd_directory() / f"v{major}.{minor}.{patch}"
 
@@ -92,7 +98,7 @@ def _raw_schema(version: KServeVersion) -> dict[str, Any]:
     if not path.is_file():
         raise NotFoundError(
             f"KServe {version} InferenceService CRD not found at {path}",
-            hint=f"set {CRD_DIR_ENV} to the folder of KServe CRD copies",
+            hint=f"unset {CRD_DIR_ENV} to use the shipped copies, or point it at v<version>/{ISVC_CRD_FILE} folders",
         )
     # The file is 2 MB: the C loader reads it in a second, the pure-Python one in ten.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

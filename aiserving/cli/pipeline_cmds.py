@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from aiserving.pipeline_ops.catalog import COMPILED_DIR, compiled_path
+from aiserving.pipeline_ops.catalog import compiled_path
 from aiserving.pipeline_ops.compile import compile_all, pipeline_inputs
 from aiserving.pipeline_ops.local_run import run_locally
 from aiserving.pipeline_ops.params import parse_params
@@ -74,7 +74,10 @@ def _add_server_arguments(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the pipeline commands to the CLI."""
     compile_parser = subparsers.add_parser("compile", help="compile every pipeline to YAML")
-    compile_parser.add_argument("--out", default=str(COMPILED_DIR), help="directory for NAME.yaml files")
+    # Relative to where it runs: an installed package must not write into its own site-packages.
+    compile_parser.add_argument(
+        "--out", default="pipelines/compiled", help="directory for NAME.yaml files (default: ./pipelines/compiled)"
+    )
     compile_parser.add_argument("--components-image", help="image the components run in (default: ours, this version)")
     compile_parser.add_argument(
         "--docs", metavar="MARKDOWN", help="also regenerate the parameter reference in this file"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from serving_core.errors import InvalidInputError
 
-COMPILED_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "compiled"
+# The compiled YAML ships as package data of ``pipelines`` (installed as a plain directory, so a real path).
+COMPILED_DIR = Path(str(files("pipelines") / "compiled"))
 
 
 def pipelines() -> dict[str, Any]:

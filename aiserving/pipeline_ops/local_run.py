@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import time
 from collections import Counter
@@ -17,7 +18,20 @@ from aiserving.pipeline_ops.progress import TaskProgress, TaskResult
 from aiserving.pipeline_ops.run_console import RunConsole, without_colours
 from serving_core.errors import InvalidInputError, RemoteServiceError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+
+def import_root() -> Path:
+    """The ``sys.path`` entry this interpreter imports our packages from (a checkout or site-packages).
+
+    Raises:
+        InvalidInputError: the ``components`` package is not importable here.
+    """
+    spec = importlib.util.find_spec("components")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise InvalidInputError(
+            "the components package is not importable", hint="install creativeflow-ai-serving in this environment"
+        )
+    return Path(locations[0]).parent
 
 
 def run_locally(
@@ -60,8 +74,8 @@ def run_locally(
             f"pipeline {name} has no parameter(s) {', '.join(unknown)}", hint=f"its parameters: {', '.join(inputs)}"
         )
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    # Component subprocesses import our package from this checkout.
-    pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+    # Component subprocesses import our packages from where this process does.
+    pythonpath = os.pathsep.join(filter(None, [str(import_root()), os.environ.get("PYTHONPATH")]))
     where = f"full log: {console.log_path}" if console else "see the task logs above"
     started = time.monotonic()
     with contextlib.ExitStack() as stack:

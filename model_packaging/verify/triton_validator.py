@@ -24,21 +24,24 @@ CHECK = "config.pbtxt parsed by tritonserver"
 
 
 def find_tritonserver() -> Path | None:
-    """The ``pytriton/tritonserver`` directory: ``$AISERVING_TRITON_DIR``, else ``.venv-triton`` here or in the repo."""
+    """The ``pytriton/tritonserver`` directory: ``$AISERVING_TRITON_DIR``, else ``.venv-triton`` in the cwd.
+
+    ``.venv-triton`` is a development tool (``make triton-validator`` in the checkout); elsewhere set
+    ``$AISERVING_TRITON_DIR``. Nothing is looked up relative to this module's location.
+    """
     if configured := os.environ.get(TRITON_DIR_ENV):
         return Path(configured) if (Path(configured) / "bin" / "tritonserver").is_file() else None
-    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        for candidate in sorted((root / _VENV).glob("lib/python*/site-packages/pytriton/tritonserver")):
-            if (candidate / "bin" / "tritonserver").is_file():
-                return candidate
+    for candidate in sorted((Path.cwd() / _VENV).glob("lib/python*/site-packages/pytriton/tritonserver")):
+        if (candidate / "bin" / "tritonserver").is_file():
+            return candidate
     return None
 
 
 def missing_reason() -> str:
     """Why the validator cannot run here."""
     return (
-        f"no tritonserver binary: run `make triton-validator` (nvidia-pytriton in {_VENV}) "
-        f"or set {TRITON_DIR_ENV} to its pytriton/tritonserver directory"
+        f"no tritonserver binary: set {TRITON_DIR_ENV} to a pytriton/tritonserver directory, or run "
+        f"`make triton-validator` in the checkout (nvidia-pytriton in {_VENV}) and run from there"
     )
 
 
