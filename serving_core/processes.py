@@ -8,6 +8,7 @@ and handing it over races with every other process that does the same.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -19,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self, TypeVar
 
-from serving_core.errors import OperationTimeoutError
+from serving_core.errors import InvalidInputError, OperationTimeoutError
 
 T = TypeVar("T")
 
@@ -253,3 +254,20 @@ class LocalProcess:
     ) -> None:
         """Stop on leaving the ``with`` block."""
         self.stop()
+
+
+def python_path_with(package: str) -> str:
+    """``$PYTHONPATH`` with the ``sys.path`` entry ``package`` is imported from in front (checkout or site-packages).
+
+    A child process started with it imports the same code as this one, wherever that is installed.
+
+    Raises:
+        InvalidInputError: ``package`` is not importable here.
+    """
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise InvalidInputError(
+            f"the {package} package is not importable", hint="install creativeflow-ai-serving in this environment"
+        )
+    return os.pathsep.join(filter(None, [str(Path(locations[0]).parent), os.environ.get("PYTHONPATH")]))

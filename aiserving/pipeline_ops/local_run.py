@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import time
 from collections import Counter
@@ -17,21 +16,7 @@ from aiserving.pipeline_ops.compile import pipeline_inputs
 from aiserving.pipeline_ops.progress import TaskProgress, TaskResult
 from aiserving.pipeline_ops.run_console import RunConsole, without_colours
 from serving_core.errors import InvalidInputError, RemoteServiceError
-
-
-def import_root() -> Path:
-    """The ``sys.path`` entry this interpreter imports our packages from (a checkout or site-packages).
-
-    Raises:
-        InvalidInputError: the ``components`` package is not importable here.
-    """
-    spec = importlib.util.find_spec("components")
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    if not locations:
-        raise InvalidInputError(
-            "the components package is not importable", hint="install creativeflow-ai-serving in this environment"
-        )
-    return Path(locations[0]).parent
+from serving_core.processes import python_path_with
 
 
 def run_locally(
@@ -75,7 +60,7 @@ def run_locally(
         )
     pipeline_root.mkdir(parents=True, exist_ok=True)
     # Component subprocesses import our packages from where this process does.
-    pythonpath = os.pathsep.join(filter(None, [str(import_root()), os.environ.get("PYTHONPATH")]))
+    pythonpath = python_path_with("components")
     where = f"full log: {console.log_path}" if console else "see the task logs above"
     started = time.monotonic()
     with contextlib.ExitStack() as stack:

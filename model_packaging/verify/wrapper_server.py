@@ -9,13 +9,13 @@ from pathlib import Path
 
 import requests
 
-from serving_core.processes import LocalProcess, launch_and_wait, port_from_file
+from serving_core.processes import LocalProcess, launch_and_wait, port_from_file, python_path_with
 
 
 def missing_reason() -> str | None:
     """Why the wrapper server cannot run here, or ``None``."""
     if importlib.util.find_spec("model_wrappers.__main__") is None:
-        return "the model_wrappers server (python -m model_wrappers) is not in this checkout"
+        return "the model server (python -m model_wrappers) is not importable here; install creativeflow-ai-serving"
     return None
 
 
@@ -56,10 +56,7 @@ class WrapperServer(LocalProcess):
         Raises:
             OperationTimeoutError: the model did not become ready.
         """
-        spec = importlib.util.find_spec("model_wrappers")
-        origin = Path(spec.origin).parents[1] if spec is not None and spec.origin else Path.cwd()
-        python_path = os.pathsep.join(filter(None, [str(origin), os.environ.get("PYTHONPATH")]))
-        environment = {**os.environ, "PYTHONPATH": python_path}
+        environment = {**os.environ, "PYTHONPATH": python_path_with("model_wrappers")}
         command = [
             sys.executable, "-m", "model_wrappers",
             "--model-dir", str(self.model_dir),
