@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Library packages checked by mypy --strict; tests and benchmarks are linted only.
-LIB_PACKAGES := serving_core mlflow_source model_packaging oci_images inference_services model_wrappers gpu_planning aiserving components pipelines
+LIB_PACKAGES := serving_core mlflow_source model_packaging oci_images inference_services model_wrappers gpu_planning progressive_delivery batch_jobs aiserving components pipelines
 # Debian packages the tests run for real (command name:package name).
 SYSTEM_TOOLS := docker-registry:docker-registry skopeo:skopeo buildah:buildah prometheus:prometheus \
 	busybox:busybox-static java:openjdk-17-jre-headless chromium:chromium

@@ -58,6 +58,8 @@ TYPED_PACKAGES = [
     "inference_services",
     "model_wrappers",
     "gpu_planning",
+    "progressive_delivery",
+    "batch_jobs",
     "aiserving",
 ]
 

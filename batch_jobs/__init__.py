@@ -1,0 +1,1 @@
+"""Batch inference jobs: shard an input, call a V2 endpoint with adaptive concurrency, write results atomically."""
