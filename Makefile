@@ -10,9 +10,10 @@ STAMP := $(VENV)/.installed
 LIB_PACKAGES := serving_core mlflow_source model_packaging oci_images inference_services model_wrappers gpu_planning progressive_delivery batch_jobs aiserving components pipelines
 # Debian packages the tests run for real (command name:package name).
 SYSTEM_TOOLS := docker-registry:docker-registry skopeo:skopeo buildah:buildah prometheus:prometheus \
-	busybox:busybox-static java:openjdk-17-jre-headless chromium:chromium
+	busybox:busybox-static java:openjdk-17-jre-headless chromium:chromium \
+	podman:podman runc:runc debootstrap:debootstrap npm:npm
 
-.PHONY: test demo lint format system-deps constraints clean triton-validator bench-serving bench-deps
+.PHONY: test test-cluster-path demo lint format system-deps constraints clean triton-validator bench-serving bench-deps n8n-runtime
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,8 +57,18 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: $(STAMP) system-deps triton-validator lint
-	$(BIN)/pytest
+# The real n8n the workflow tests run examples/n8n/ in (docs/n8n.md): pinned by tests/support/n8n/,
+# installed with npm into ~/.cache/aiserving/n8n once per pin.
+n8n-runtime: $(STAMP) system-deps
+	$(BIN)/python -m tests.support.n8n_server
+
+test: $(STAMP) system-deps triton-validator n8n-runtime lint
+	$(BIN)/pytest -m "not cluster_path"
+
+# What a cluster runs, in full: the components image with every runtime, and deploy-model with each task
+# in its container through KFP's DockerRunner (docs/images.md). Too slow for `make test` on 2 cores.
+test-cluster-path: $(STAMP) system-deps triton-validator
+	$(BIN)/pytest -m cluster_path
 
 demo: $(STAMP)
 	$(BIN)/aiserving demo

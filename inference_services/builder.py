@@ -106,6 +106,8 @@ def build_predictor(config: DeploymentConfig) -> V1beta1PredictorSpec:
             storage_uri=config.storage_uri,
             protocol_version=config.protocol_version,
             runtime_version=config.runtime_version,
+            # KServe appends these to the runtime container's args.
+            args=config.batching.server_args() if config.batching is not None else None,
             resources=resources,
         )
     else:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from inference_services.runtimes import MAX_BATCH_SIZE_FLAG, MAX_LATENCY_MS_FLAG, PYTHON_RUNTIME
 from inference_services.traffic import DeploymentMode
 from serving_core.errors import InvalidInputError, NotFoundError
 
@@ -133,6 +134,21 @@ class Lineage(_Strict):
     )
 
 
+class Batching(_Strict):
+    """Adaptive batching of our Python runtime's server, passed to it as command-line flags.
+
+    Other runtimes read their batching from the package (Triton's config.pbtxt, TorchServe's
+    config.properties); only ``python -m model_wrappers`` takes it from the InferenceService.
+    """
+
+    max_batch_size: StrictCount = Field(description="most rows in one predict call; 1 turns batching off")
+    max_latency_ms: float = Field(ge=0, description="longest a request waits for others to join its batch")
+
+    def server_args(self) -> list[str]:
+        """The flags, in the form the model server parses (``--max-batch-size=N``)."""
+        return [f"{MAX_BATCH_SIZE_FLAG}={self.max_batch_size}", f"{MAX_LATENCY_MS_FLAG}={self.max_latency_ms:g}"]
+
+
 class DeploymentConfig(_Strict):
     """One InferenceService with a GPU (or CPU) predictor."""
 
@@ -140,7 +156,10 @@ class DeploymentConfig(_Strict):
     namespace: str | None = Field(
         default=None, pattern=DNS_LABEL, max_length=63, description="default: -n or the context's"
     )
-    runtime: str | None = Field(default=None, description="ServingRuntime name; omitted: KServe picks one")
+    runtime: str | None = Field(
+        default=None,
+        description="ServingRuntime name, e.g. creativeflow-triton (manifests/base/runtimes); omitted: KServe picks",
+    )
     model_format: str | None = Field(default=None, description="e.g. triton, onnx, pytorch, sklearn, mlflow")
     model_format_version: str | None = None
     storage_uri: str | None = Field(
@@ -149,6 +168,7 @@ class DeploymentConfig(_Strict):
     image: str | None = Field(default=None, description="a predictor image (instead of storage_uri), pinned by digest")
     protocol_version: Literal["v1", "v2", "grpc-v1", "grpc-v2"] | None = None
     runtime_version: str | None = None
+    batching: Batching | None = Field(default=None, description=f"server flags; only with runtime: {PYTHON_RUNTIME}")
     cpu: str | None = Field(default=None, pattern=QUANTITY, description="CPU request = limit, e.g. 2 or 500m")
     memory: str | None = Field(default=None, pattern=QUANTITY, description="memory request = limit, e.g. 8Gi")
     gpu: GpuConfig | None = None
@@ -170,6 +190,11 @@ class DeploymentConfig(_Strict):
             raise ValueError("give exactly one of storage_uri (a model for a runtime) or image (a predictor image)")
         if self.storage_uri is not None and self.model_format is None:
             raise ValueError("storage_uri needs model_format, so KServe can pick a runtime")
+        if self.batching is not None and self.runtime != PYTHON_RUNTIME:
+            raise ValueError(
+                f"batching: only runtime {PYTHON_RUNTIME} takes batching flags, not {self.runtime}; other runtimes "
+                "batch as their package says (Triton config.pbtxt, TorchServe config.properties)"
+            )
         if self.canary_percent is not None and not 0 <= self.canary_percent <= 100:
             raise ValueError(f"canary_percent {self.canary_percent} is outside 0-100")
         self._check_autoscaling()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TypeVar
 
 import urllib3
@@ -16,6 +14,7 @@ from kubernetes.client.exceptions import ApiException
 
 from inference_services.kube_errors import RETRYABLE_STATUSES, translate
 from serving_core.errors import UnreachableError
+from serving_core.retry_after import retry_after_seconds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -45,18 +44,7 @@ class RetryPolicy:
 def retry_after_s(error: ApiException) -> float | None:
     """Seconds the server asked us to wait (``Retry-After`` as seconds or an HTTP date), if any."""
     headers = error.headers or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return retry_after_seconds(headers.get("Retry-After") if hasattr(headers, "get") else None)
 
 
 def call_with_retries(call: Callable[[], T], *, action: str, policy: RetryPolicy) -> T:

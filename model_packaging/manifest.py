@@ -13,6 +13,8 @@ from serving_core.errors import InvalidInputError
 Runtime = Literal["triton", "torchserve", "tfserving", "python"]
 RUNTIMES: tuple[Runtime, ...] = ("triton", "torchserve", "tfserving", "python")
 InstanceKind = Literal["gpu", "cpu"]
+# The Python wrapper's settings next to MLmodel (python_wrapper.py writes it, the deploy step reads it).
+WRAPPER_SETTINGS_FILE = "wrapper-settings.json"
 
 
 class TensorSpec(BaseModel):
@@ -49,6 +51,8 @@ class SourceRef(BaseModel):
     lineage_digest: str
     registered_name: str | None = None
     registered_version: str | None = None
+    # The MLflow run that logged the model; deploys stamp it as the run-id annotation.
+    run_id: str | None = None
 
 
 class PackageManifest(BaseModel):

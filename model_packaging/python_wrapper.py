@@ -7,13 +7,13 @@ import shutil
 from pathlib import Path
 
 from model_packaging.io_specs import require_signature, specs_from_signature
-from model_packaging.manifest import ModelFormat
+from model_packaging.manifest import WRAPPER_SETTINGS_FILE, ModelFormat
 from model_packaging.request import BuiltPackage, PackageRequest
 from model_packaging.source import SourceModel
 from model_packaging.support import Conversion
 from model_packaging.triton_config import choose_max_batch_size
 
-SETTINGS_FILE = "wrapper-settings.json"
+SETTINGS_FILE = WRAPPER_SETTINGS_FILE
 _MAX_LATENCY_MS = 5
 
 

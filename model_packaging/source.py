@@ -65,6 +65,7 @@ def open_local(directory: Path) -> SourceModel:
             lineage_digest=lineage.content_digest,
             registered_name=lineage.name,
             registered_version=lineage.version,
+            run_id=lineage.run_id,
         )
     else:
         reference = SourceRef(location=str(directory), lineage_digest=content_digest(directory))

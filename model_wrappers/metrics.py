@@ -20,6 +20,19 @@ MAX_PREDICTION_CLASSES = 50
 OTHER_CLASS = "other"
 
 
+# Success and server-error codes per protocol (what a canary analysis compares), created at zero.
+_INITIAL_CODES = {
+    "v1": ("200", "500", "503"),
+    "v2": ("200", "500", "503"),
+    "grpc-v2": ("OK", "INTERNAL", "UNAVAILABLE"),
+}
+
+
+def _failed(code: str) -> bool:
+    """An HTTP status >= 400 or a gRPC status other than OK."""
+    return not (code.isdigit() and int(code) < 400) and code != "OK"
+
+
 def _batch_buckets(max_batch_size: int) -> list[float]:
     buckets = [1.0]
     while buckets[-1] < max_batch_size:
@@ -83,6 +96,14 @@ class ServingMetrics:
             registry=registry,
         )
         self._classes_seen: set[str] = set()
+        # Series exist at zero from the start: Prometheus cannot see what a counter held before its first
+        # scrape, so a 500 series born mid-window would lose its first errors from every increase().
+        for protocol, codes in _INITIAL_CODES.items():
+            self.latency.labels(model_name, protocol)
+            for code in codes:
+                self.requests.labels(model_name, protocol, code)
+                if _failed(code):
+                    self.errors.labels(model_name, protocol, code)
         # Labelled children per (protocol, code): .labels() costs a lock and a hash on every request.
         self._request_series: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
         self._batch_series = (self.batch_rows.labels(model_name), self.batch_requests.labels(model_name))
@@ -91,10 +112,9 @@ class ServingMetrics:
         """Count one finished inference request; ``code`` is the HTTP status or the gRPC status name."""
         series = self._request_series.get((protocol, code))
         if series is None:
-            failed = not (code.isdigit() and int(code) < 400) and code != "OK"
             series = (
                 self.requests.labels(self.model_name, protocol, code),
-                self.errors.labels(self.model_name, protocol, code) if failed else None,
+                self.errors.labels(self.model_name, protocol, code) if _failed(code) else None,
                 self.latency.labels(self.model_name, protocol),
             )
             self._request_series[(protocol, code)] = series

@@ -18,6 +18,7 @@ from components.build_image import build_image
 from components.deploy_inference_service import deploy_inference_service
 from components.deployment_report import deployment_report
 from components.package_model import package_model
+from components.progressive_rollout import progressive_rollout
 from components.resolve_model import resolve_model
 from components.rollback_on_failure import rollback_on_failure
 from components.verify_package import verify_package
@@ -41,12 +42,19 @@ class ChainParameters(ServingTarget):
     package_name: str
     max_batch_size: int
     instance_kind: str
+    allow_skipped_checks: bool
     image: str
     image_format: str
     insecure_registry: bool
     mlflow_secret: str
     registry_secret: str
+    rollout_strategy: str
+    rollout_steps: str
+    prometheus_url: str
 
+
+# The inputs of the progressive rollout that add_progressive_rollout reads; a pipeline without one omits them.
+ROLLOUT_INPUTS = ("rollout_strategy", "rollout_steps", "prometheus_url")
 
 CHAIN_DEFAULTS = ChainParameters(
     model_uri="models:/demo-iris-classifier@champion",
@@ -56,6 +64,7 @@ CHAIN_DEFAULTS = ChainParameters(
     package_name="",
     max_batch_size=8,
     instance_kind="gpu",
+    allow_skipped_checks=False,
     image="registry.creativeflow.internal/models/demo-iris-classifier:latest",
     image_format="modelcar",
     insecure_registry=False,
@@ -70,6 +79,9 @@ CHAIN_DEFAULTS = ChainParameters(
     wait_timeout_s=900,
     mlflow_secret="mlflow-credentials",
     registry_secret="registry-credentials",
+    rollout_strategy="fixed",
+    rollout_steps="5,10,25,50",
+    prometheus_url="",
 )
 
 # What the Kubeflow UI shows for each input; a pipeline may say it more precisely (chain_inputs).
@@ -81,6 +93,7 @@ CHAIN_DESCRIPTIONS: Mapping[str, str] = {
     "package_name": "Model name inside the runtime; empty to derive it from the registered model name.",
     "max_batch_size": "Largest batch the runtime may form.",
     "instance_kind": "Where the runtime places model instances: gpu or cpu.",
+    "allow_skipped_checks": "Let verify pass when some runtime checks cannot run in its pod (listed as skipped).",
     "image": "Target image REGISTRY/REPO:TAG (or oci-layout:PATH[:TAG]); it is pushed and pinned by digest.",
     "image_format": "modelcar (storageUri oci://) or predictor (the image is the predictor container).",
     "insecure_registry": "Use plain HTTP for the registry (test registries only).",
@@ -95,6 +108,10 @@ CHAIN_DESCRIPTIONS: Mapping[str, str] = {
     "wait_timeout_s": "Seconds to wait for the new generation to become ready.",
     "mlflow_secret": "Kubernetes secret with MLflow tracking_uri/username/password/token keys (optional).",
     "registry_secret": "Kubernetes dockerconfigjson secret with registry credentials (optional).",
+    "rollout_strategy": "fixed (the canary stays at canary_percent) or progressive (then step it on live metrics:\n"
+    "promote, roll back or pause; docs/progressive-delivery.md). Use canary_percent 0 with progressive.",
+    "rollout_steps": "Canary percents of a progressive rollout, in order; promotion follows the last.",
+    "prometheus_url": "Prometheus of a progressive rollout; empty for http://prometheus-operated.monitoring.svc:9090.",
 }
 
 KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -169,9 +186,10 @@ def add_deploy_chain(params: ChainParameters) -> dsl.PipelineTask:
         model=resolved.outputs["model"], runtime=params.runtime, package_name=params.package_name,
         max_batch_size=params.max_batch_size, instance_kind=params.instance_kind,
     ).set_display_name("package for runtime")  # fmt: skip
-    verified = verify_package(model=resolved.outputs["model"], package=packaged.outputs["package"]).set_display_name(
-        "verify in runtime"
-    )
+    verified = verify_package(
+        model=resolved.outputs["model"], package=packaged.outputs["package"],
+        allow_skipped_checks=params.allow_skipped_checks,
+    ).set_display_name("verify in runtime")  # fmt: skip
     built = build_image(
         package=packaged.outputs["package"], image=params.image, image_format=params.image_format,
         insecure_registry=params.insecure_registry,
@@ -190,4 +208,22 @@ def add_deploy_chain(params: ChainParameters) -> dsl.PipelineTask:
         model=resolved.outputs["model"], package=packaged.outputs["package"], image_ref=built.output,
         inference_service=deployed.outputs["inference_service"],
     ).set_display_name("deployment report")  # fmt: skip
+    add_progressive_rollout(params, deployed)
     return deployed
+
+
+def add_progressive_rollout(params: ChainParameters, deployed: dsl.PipelineTask) -> None:
+    """With ``rollout_strategy`` progressive, step the deployed canary on live metrics (the default knobs).
+
+    A pipeline that omits the input keeps the plain "fixed" default and gets no rollout task at all.
+    """
+    strategy: object = params.rollout_strategy
+    if isinstance(strategy, str):
+        return
+    with dsl.If(params.rollout_strategy == "progressive", name="progressive-rollout"):
+        progressive_rollout(
+            isvc_name=params.isvc_name, namespace=params.namespace, target=params.target,
+            pipeline_run=dsl.PIPELINE_JOB_ID_PLACEHOLDER, steps=params.rollout_steps, shadow=False,
+            shadow_sink_url="", prometheus_url=params.prometheus_url, analysis={}, warmup_s=60.0,
+            step_min_duration_s=300.0, failure_limit=0, undecided_policy="pause", dry_run=False,
+        ).after(deployed).set_display_name("progressive rollout").set_caching_options(False)  # fmt: skip

@@ -26,3 +26,13 @@ def with_registry_credentials(task: dsl.PipelineTask, secret_name: str) -> dsl.P
     """Mount the registry's docker config secret and point the image builder at it."""
     kubernetes.use_secret_as_volume(task, secret_name=secret_name, mount_path=REGISTRY_SECRET_MOUNT, optional=True)
     return task.set_env_variable("REGISTRY_AUTH_FILE", REGISTRY_AUTH_FILE)
+
+
+def with_storage_credentials(task: dsl.PipelineTask, secret_name: str) -> dsl.PipelineTask:
+    """Expose the object-storage secret's keys as the variables boto3 and KServe's storage initializer read."""
+    return kubernetes.use_secret_as_env(
+        task,
+        secret_name=secret_name,
+        secret_key_to_env={key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL")},
+        optional=True,
+    )

@@ -6,7 +6,14 @@ from dataclasses import replace
 from kfp import dsl
 
 from components.rollback_fleet_on_failure import rollback_fleet_on_failure
-from pipelines.chain import CHAIN_DEFAULTS, KEYWORD, ChainParameters, add_deploy_chain, chain_inputs
+from pipelines.chain import (
+    CHAIN_DEFAULTS,
+    KEYWORD,
+    ROLLOUT_INPUTS,
+    ChainParameters,
+    add_deploy_chain,
+    chain_inputs,
+)
 
 FLEET_EXAMPLE = [
     {
@@ -30,7 +37,7 @@ FLEET_EXAMPLE = [
 @chain_inputs(
     # A bare list: KFP takes a ParallelFor item's fields from the element type and refuses Any or object there.
     leading=[inspect.Parameter("models", KEYWORD, default=FLEET_EXAMPLE, annotation=list)],
-    omit=[*FLEET_EXAMPLE[0], "package_name"],
+    omit=[*FLEET_EXAMPLE[0], "package_name", *ROLLOUT_INPUTS],
     descriptions={
         "models": "JSON list (aiserving plan-fleet's fleet-models.json); each item has model_uri, runtime, image,\n"
         "isvc_name, gpu_count, gpu_resource and canary_percent (as in deploy-model).",

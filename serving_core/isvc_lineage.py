@@ -1,6 +1,6 @@
 """The lineage labels and annotations on an InferenceService: which model it serves and which run deployed it.
 
-The builder stamps them; the alias check, the deploy step's "already serving" check and the exit
+The builder stamps them; the alias check, the deploy step's "already deployed" check and the exit
 handler's rollback read them back. Labels (selectable) carry the model name and version; annotations
 carry the MLflow run, the lineage digest and the Kubeflow run that deployed it. Not to be confused
 with ``mlflow_source.lineage``, the ``lineage.json`` record inside a downloaded model.
@@ -32,14 +32,6 @@ class IsvcLineage:
     run_id: str | None = None
     digest: str | None = None
     pipeline_run: str | None = None
-
-    def same_model(self, other: IsvcLineage) -> bool:
-        """Whether both name the same model name, version and digest (the run fields do not count)."""
-        return (self.model_name, self.model_version, self.digest) == (
-            other.model_name,
-            other.model_version,
-            other.digest,
-        )
 
 
 def model_label(value: str) -> str:

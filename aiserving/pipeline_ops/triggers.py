@@ -203,3 +203,16 @@ def schedule_run(
         max_concurrency=1,
         no_catchup=True,
     )
+
+
+def run_state(host: str, run_id: str, namespace: str | None = None, timeout_s: float = 10.0) -> str:
+    """The state of run ``run_id`` on the KFP server (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED, ...)."""
+    with _kfp_errors(host):
+        run = _client(host, namespace, timeout_s).get_run(run_id)
+    return str(getattr(run, "state", "") or "")
+
+
+def terminate_run(host: str, run_id: str, namespace: str | None = None, timeout_s: float = 10.0) -> None:
+    """Ask the KFP server to terminate run ``run_id`` (its pods are stopped)."""
+    with _kfp_errors(host):
+        _client(host, namespace, timeout_s).terminate_run(run_id)

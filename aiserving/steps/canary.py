@@ -55,6 +55,7 @@ def rollback_on_failure_step(
     Only a canary still in progress and stamped with this run's ID is touched: a failure before
     the deploy step, or a canary another run or a person started, is left alone.
     """
+    from aiserving.steps.rollout import rollout_exit_step
     from inference_services.canary import CanaryControl
     from inference_services.connection import connect
     from inference_services.isvc_api import InferenceServiceApi
@@ -69,6 +70,11 @@ def rollback_on_failure_step(
     live = InferenceServiceApi(clients, namespace).find(isvc_name)
     if live is None:
         return "nothing to roll back: the InferenceService does not exist"
+    # A progressive rollout this run started (rollout_strategy progressive) is rolled back through its
+    # state machine, so its state on the InferenceService says so too.
+    said = rollout_exit_step(isvc_name, namespace, target, pipeline_run, state, error_message, clients=clients)
+    if said.startswith("rolled back"):
+        return said
     if isvc_lineage.read(live).pipeline_run != pipeline_run:
         return "nothing to roll back: this run did not change the InferenceService"
     if not canary_in_progress(live):

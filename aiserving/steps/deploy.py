@@ -14,23 +14,17 @@ import yaml
 
 from aiserving.steps.artifacts import ArtifactLike
 from inference_services.config import DeploymentConfig, parse_config
+from inference_services.runtimes import SERVING_RUNTIMES
 from inference_services.traffic import MODE_ANNOTATION, serving_revision, traffic_split
-from model_packaging.manifest import PackageManifest
+from model_packaging.manifest import WRAPPER_SETTINGS_FILE, PackageManifest
 from oci_images.reference import LayoutReference, parse_reference
 from serving_core import isvc_lineage
 from serving_core.errors import InvalidInputError
 from serving_core.isvc_lineage import model_label
-from serving_core.kube_objects import Document, annotations_of
+from serving_core.kube_objects import Document, annotations_of, labels_of, predictor_spec
 
 RENDER_DIR_ENV = "AISERVING_RENDER_DIR"
 TARGETS = ("cluster", "render")
-# The ServingRuntime that serves each package runtime (manifests/runtimes; KServe's built-ins).
-SERVING_RUNTIMES = {
-    "triton": "kserve-tritonserver",
-    "torchserve": "kserve-torchserve",
-    "tfserving": "kserve-tensorflow-serving",
-    "python": "creativeflow-mlflow-wrapper",
-}
 GPU_SHARING = {"nvidia.com/gpu": "whole", "nvidia.com/gpu.shared": "time-sliced"}
 _MIG_RESOURCE = re.compile(r"^nvidia\.com/mig-(?P<profile>[1-7]g\.[0-9]+gb(\.me)?)$")
 
@@ -110,8 +104,12 @@ def build_config(
     overrides: dict[str, Any],
     target: str,
     pipeline_run: str = "",
+    batching: dict[str, Any] | None = None,
 ) -> DeploymentConfig:
     """The validated deployment config for one package; nothing is sent.
+
+    ``batching`` (the Python wrapper's ``max_batch_size`` and ``max_latency_ms``) goes to our Python
+    runtime's server as flags; see :func:`wrapper_batching`.
 
     Raises:
         InvalidInputError: any field is invalid (the message names it).
@@ -126,6 +124,7 @@ def build_config(
         "lineage": {
             "model_name": model_label(manifest.source.registered_name or manifest.model_name),
             "model_version": model_label(manifest.source.registered_version or "unregistered"),
+            "run_id": manifest.source.run_id,
             "digest": manifest.source.lineage_digest,
             "pipeline_run": pipeline_run or None,
         },
@@ -136,11 +135,32 @@ def build_config(
         document["model_format"] = manifest.model_format.name
         if manifest.model_format.version:
             document["model_format_version"] = manifest.model_format.version
+        if batching is not None:
+            document["batching"] = batching
     gpu = gpu_config(gpu_count, gpu_resource)
     if gpu is not None:
         document["gpu"] = gpu
     document.update(overrides)
     return parse_config(document, source="deploy-inference-service parameters")
+
+
+def wrapper_batching(package: Path, manifest: PackageManifest) -> dict[str, Any] | None:
+    """The batching a Python-wrapper package asks its server for (``wrapper-settings.json``); None for others.
+
+    Raises:
+        InvalidInputError: a Python-wrapper package without readable settings.
+    """
+    if manifest.runtime != "python":
+        return None
+    path = package / WRAPPER_SETTINGS_FILE
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+        return {"max_batch_size": int(settings["max_batch_size"]), "max_latency_ms": float(settings["max_latency_ms"])}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise InvalidInputError(
+            f"{path} does not hold the wrapper's max_batch_size and max_latency_ms: {error}",
+            hint="re-create the package with `aiserving package` (runtime python)",
+        ) from error
 
 
 def _gpu_resources(document: dict[str, Any]) -> str:
@@ -171,9 +191,31 @@ def service_metadata(document: dict[str, Any], target: str, canary_percent: int)
     }
 
 
-def serves_same_model(live: Document, rendered: Document) -> bool:
-    """Whether the live object carries the same model name, version and digest as the rendered one."""
-    return isvc_lineage.read(live).same_model(isvc_lineage.read(rendered))
+# Not part of what a deploy asks for: where a rollout stands (the canary's share, the name a promotion gives
+# the stable predictor) and which run wrote the object (a run that changes nothing must not claim it).
+_ROLLOUT_STATE = ("canaryTrafficPercent", "name")
+_RUN_ANNOTATIONS = (isvc_lineage.PIPELINE_RUN_ANNOTATION,)
+
+
+def _desired_spec(document: Document) -> dict[str, Any]:
+    spec = dict(document.get("spec") or {})
+    spec["predictor"] = {key: value for key, value in predictor_spec(document).items() if key not in _ROLLOUT_STATE}
+    return spec
+
+
+def already_deployed(live: Document, rendered: Document) -> bool:
+    """Whether ``live`` already is ``rendered``: the whole spec, and every label and annotation we write.
+
+    Any difference (GPUs, replicas, resources, runtime, model, lineage) means the rendered object must be
+    applied; labels and annotations that others added to the live object do not count.
+    """
+    if _desired_spec(live) != _desired_spec(rendered):
+        return False
+    live_labels, live_annotations = labels_of(live), annotations_of(live)
+    owned_annotations = {key: value for key, value in annotations_of(rendered).items() if key not in _RUN_ANNOTATIONS}
+    return all(live_labels.get(key) == value for key, value in labels_of(rendered).items()) and all(
+        live_annotations.get(key) == value for key, value in owned_annotations.items()
+    )
 
 
 def _write_state(artifact: ArtifactLike, state: dict[str, Any]) -> None:
@@ -234,8 +276,9 @@ def deploy_step(
 ) -> str:
     """Render (and validate) the InferenceService, then apply it and wait with target cluster.
 
-    A live InferenceService that already serves this model version and digest is left alone: a
-    re-run must not start a canary of what is already serving.
+    A live InferenceService that already is the rendered one (:func:`already_deployed`) is left alone:
+    a re-run must not start a canary of what is already serving. Any other difference, such as more
+    GPUs or replicas for the same model, is applied.
     """
     from inference_services.connection import connect
     from inference_services.deploy import deploy, render
@@ -243,11 +286,13 @@ def deploy_step(
 
     target = check_target(parameters.target)
     namespace, isvc_name, canary_percent = parameters.namespace, parameters.isvc_name, parameters.canary_percent
+    package_manifest = PackageManifest.read(Path(package.path))
     config = build_config(
-        PackageManifest.read(Path(package.path)), parameters.image_ref, image_format=parameters.image_format,
+        package_manifest, parameters.image_ref, image_format=parameters.image_format,
         isvc_name=isvc_name, namespace=namespace, deployment_mode=parameters.deployment_mode,
         gpu_count=parameters.gpu_count, gpu_resource=parameters.gpu_resource, canary_percent=canary_percent,
         overrides=dict(parameters.deployment_overrides or {}), target=target, pipeline_run=parameters.pipeline_run,
+        batching=wrapper_batching(Path(package.path), package_manifest),
     )  # fmt: skip
     rendered = render(config, namespace)
     manifest_text = yaml.safe_dump(rendered, sort_keys=False)
@@ -262,8 +307,8 @@ def deploy_step(
         return str(kept)
     clients = connect()
     live = InferenceServiceApi(clients, namespace).find(isvc_name)
-    if live is not None and serves_same_model(live, rendered):
-        log.warning("%s/%s already serves this model version and digest; nothing to deploy", namespace, isvc_name)
+    if live is not None and already_deployed(live, rendered):
+        log.warning("%s/%s already is what this run renders; nothing to deploy", namespace, isvc_name)
         document = live
     else:
         state = {"name": isvc_name, "namespace": namespace, "target": target, "state": "applying"}

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from markdown_it import MarkdownIt
 
-_SVG_DATA_URI = re.compile(r"^data:image/svg\+xml;base64,[A-Za-z0-9+/=]+$")
+# The report's own figures: SVG (deployment reports) and PNG (matplotlib plots of rollout reports).
+_FIGURE_DATA_URI = re.compile(r"^data:image/(svg\+xml|png);base64,[A-Za-z0-9+/=]+$")
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; color: #1a202c; max-width: 60rem;
@@ -31,7 +32,7 @@ thead:not(:has(th:not(:empty))) { display: none; }
 
 
 class _ReportMarkdown(MarkdownIt):
-    """CommonMark with tables; ``data:`` SVG images allowed, which the default link check refuses."""
+    """CommonMark with tables; ``data:`` SVG and PNG images allowed, which the default link check refuses."""
 
     def __init__(self) -> None:
         # html=False: values in the report come from model metadata and must not inject markup.
@@ -39,8 +40,8 @@ class _ReportMarkdown(MarkdownIt):
         self.enable("table")
 
     def validateLink(self, url: str) -> bool:
-        """Allow base64 SVG data URIs (the report's own figures) and whatever markdown-it allows."""
-        return bool(_SVG_DATA_URI.match(url)) or super().validateLink(url)
+        """Allow base64 SVG and PNG data URIs (the report's own figures) and whatever markdown-it allows."""
+        return bool(_FIGURE_DATA_URI.match(url)) or super().validateLink(url)
 
 
 def markdown_page(markdown: str) -> str:

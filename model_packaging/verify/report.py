@@ -32,6 +32,11 @@ class VerifyReport:
         return result
 
     @property
+    def skipped(self) -> list[CheckResult]:
+        """The checks that could not run here (a runtime or a GPU missing), with why."""
+        return [check for check in self.checks if check.status == "skipped"]
+
+    @property
     def passed(self) -> bool:
         """No check failed and at least one passed."""
         return all(check.status != "failed" for check in self.checks) and any(

@@ -141,7 +141,7 @@ def test_prometheus_scrapes_request_error_and_batch_counts(sum_dir: Path, tmp_pa
             time.sleep(0.5)
         by_code = {
             str(sample["metric"]["code"]): float(sample["value"][1])  # type: ignore[index]
-            for sample in prometheus.query('sum by (code) (model_requests_total{model_name="slow-sum"})')
+            for sample in prometheus.query('sum by (code) (model_requests_total{model_name="slow-sum"} > 0)')
         }
         assert by_code == {"200": good, "500": poisoned_count, "400": bad_shape}
         assert prometheus.scalar('sum(model_request_errors_total{code=~"5.."})') == poisoned_count

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from aiserving.local.mlflow_server import LocalMlflowServer
 from model_packaging import PackageManifest
@@ -30,6 +31,10 @@ def test_package_and_verify_a_registered_model(
     assert manifest.model_name == "onnx-regressor"
     assert manifest.source.location == uri
     assert (manifest.source.registered_name, manifest.source.registered_version) == (model.name, model.version)
+    # Deploys stamp it as the run-id annotation.
+    logged_by = MlflowClient(mlflow_server.uri).get_model_version(model.name, model.version).run_id
+    assert logged_by
+    assert manifest.source.run_id == logged_by
     assert sorted(path.name for path in out.iterdir()) == ["onnx-regressor", "package.json"]
 
     verified = run_cli("verify", str(out), "--tracking-uri", mlflow_server.uri)

@@ -30,11 +30,13 @@ BASE_KINDS = Counter(
         "Role": 1,
         "RoleBinding": 1,
         "PriorityClass": 2,
-        "ConfigMap": 1,
+        "ConfigMap": 2,
         "ServingRuntime": 4,
-        "PodMonitor": 4,
+        "PodMonitor": 5,
         "PrometheusRule": 1,
         "InferenceService": 2,
+        "Deployment": 1,  # the shadow stage's replay sink
+        "Service": 1,
     }
 )
 
@@ -100,6 +102,7 @@ def test_mlflow_wrapper_runtime_contract(renders: dict[str, list[Obj]]) -> None:
         "prometheus.kserve.io/port": "8080",
         "prometheus.kserve.io/path": "/metrics",
     }
+    assert container["command"] == ["/opt/venv/bin/aiserving", "serve"]
     assert container["args"] == ["--model-dir=/mnt/models", "--model-name={{.Name}}", "--port=8080", "--grpc-port=8081"]
 
 

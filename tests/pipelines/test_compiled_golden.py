@@ -90,7 +90,15 @@ def test_deploy_model_guards_with_an_exit_handler() -> None:
 @pytest.mark.parametrize("name", PIPELINE_NAMES)
 def test_steps_that_touch_live_state_are_never_cached(name: str) -> None:
     spec = next(yaml.safe_load_all((COMPILED_DIR / f"{name}.yaml").read_text()))
-    live = ("resolve-model", "check-alias-change", "build-image", "deploy-inference-service", "canary", "rollback")
+    live = (
+        "resolve-model",
+        "check-alias-change",
+        "build-image",
+        "deploy-inference-service",
+        "canary",
+        "rollback",
+        "progressive-rollout",
+    )
     tasks = [spec["root"]["dag"]["tasks"]] + [
         component.get("dag", {}).get("tasks", {}) for component in spec["components"].values()
     ]

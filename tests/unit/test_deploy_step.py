@@ -1,7 +1,9 @@
 import pytest
 
-from aiserving.steps.deploy import build_config, gpu_config
+from aiserving.steps.deploy import already_deployed, build_config, gpu_config
+from inference_services.deploy import render
 from model_packaging.manifest import ModelFormat, PackageManifest, SourceRef, TensorSpec
+from serving_core import isvc_lineage
 from serving_core.errors import InvalidInputError
 
 DIGEST = "sha256:" + "b" * 64
@@ -90,3 +92,32 @@ def test_bad_override_names_the_field() -> None:
             deployment_mode="knative", gpu_count=1, gpu_resource="nvidia.com/gpu", canary_percent=150,
             overrides={}, target="cluster",
         )  # fmt: skip
+
+
+def _rendered(gpus: int = 1, **annotations: str) -> dict:
+    config = build_config(
+        _manifest(), IMAGE, image_format="modelcar", isvc_name="fraud", namespace="ai", deployment_mode="knative",
+        gpu_count=gpus, gpu_resource="nvidia.com/gpu", canary_percent=10, overrides={}, target="cluster",
+        pipeline_run="run-1",
+    )  # fmt: skip
+    document = render(config, "ai")
+    document["metadata"]["annotations"].update(annotations)
+    return document
+
+
+def test_a_live_object_equal_to_the_rendered_one_is_already_deployed() -> None:
+    live = _rendered(**{"kubectl.kubernetes.io/last-applied-configuration": "{}"})  # someone else's annotation
+    live["spec"]["predictor"]["canaryTrafficPercent"] = 100  # a promoted canary: where the rollout stands
+    live["spec"]["predictor"]["name"] = "stable"  # the name a Standard-mode promotion gives the predictor
+    live["metadata"]["annotations"][isvc_lineage.PIPELINE_RUN_ANNOTATION] = "run-0"  # the run that last changed it
+
+    assert already_deployed(live, _rendered()) is True
+
+
+def test_any_other_difference_is_deployed() -> None:
+    more_gpus = _rendered(gpus=2)
+    other_digest = _rendered(**{isvc_lineage.MODEL_DIGEST_ANNOTATION: "sha256:" + "c" * 64})
+    relabelled = _rendered()
+    relabelled["metadata"]["labels"][isvc_lineage.MODEL_VERSION_LABEL] = "6"
+
+    assert [already_deployed(live, _rendered()) for live in (more_gpus, other_digest, relabelled)] == [False] * 3

@@ -109,19 +109,6 @@ def test_the_builder_stamps_what_read_returns() -> None:
 
 
 @pytest.mark.parametrize(
-    ("other", "same"),
-    [
-        (IsvcLineage(model_name="fraud", model_version="7", digest=DIGEST), True),
-        (IsvcLineage(model_name="fraud", model_version="8", run_id="abc", digest=DIGEST, pipeline_run="run-1"), False),
-        (IsvcLineage(model_name="fraud", model_version="7", run_id="abc", digest=None, pipeline_run="run-1"), False),
-        (IsvcLineage(), False),
-    ],
-)
-def test_same_model_compares_name_version_and_digest_only(other: IsvcLineage, same: bool) -> None:
-    assert FULL.same_model(other) is same
-
-
-@pytest.mark.parametrize(
     ("value", "label"),
     [
         ("fraud", "fraud"),

@@ -10,7 +10,7 @@ from aiserving.pipeline_ops.params import parse_params
 from aiserving.pipeline_ops.triggers import normalize_cron
 from aiserving.steps.deploy import DeployParameters
 from components.deploy_inference_service import deploy_inference_service
-from pipelines.chain import CHAIN_DEFAULTS, ChainParameters
+from pipelines.chain import CHAIN_DEFAULTS, ROLLOUT_INPUTS, ChainParameters
 from pipelines.deploy_fleet import FLEET_EXAMPLE, deploy_fleet
 from pipelines.deploy_model import deploy_model
 from pipelines.deploy_on_alias_change import deploy_on_alias_change
@@ -94,8 +94,8 @@ def test_fleet_signature_matches_the_chain_parameters_it_shares() -> None:
     definition = _definition(ChainParameters, CHAIN_DEFAULTS)
     shared = {name: value for name, value in signature.items() if name != "models"}
     assert shared == {name: definition[name] for name in shared}
-    # Every other chain parameter comes from each model's item, or is fixed.
-    assert set(definition) - set(shared) == set(FLEET_EXAMPLE[0]) | {"package_name"}
+    # Every other chain parameter comes from each model's item, or is fixed; a fleet has no progressive rollout.
+    assert set(definition) - set(shared) == set(FLEET_EXAMPLE[0]) | {"package_name", *ROLLOUT_INPUTS}
 
 
 def test_deploy_component_signature_matches_the_step_parameters() -> None:

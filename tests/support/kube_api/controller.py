@@ -117,6 +117,8 @@ class ControllerSimulator:
         self.reconcile_delay_s = reconcile_delay_s
         self.pod_retry_s = pod_retry_s
         self._behaviours: dict[str, Behaviour] = {}
+        # InferenceServices whose status reports a real server's URL (a local server stands in for the pods).
+        self._urls: dict[tuple[str, str], str] = {}
         self._states: dict[tuple[str, str], _State] = {}
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -134,6 +136,11 @@ class ControllerSimulator:
         """Make revisions serving ``model`` (storage URI or image) behave this way."""
         with self._lock:
             self._behaviours[model] = behaviour
+
+    def serve_at(self, namespace: str, name: str, url: str) -> None:
+        """Report ``url`` as the InferenceService's URL from its next reconcile on (instead of example.com)."""
+        with self._lock:
+            self._urls[(namespace, name)] = url
 
     def serving(self, namespace: str, name: str) -> dict[str, tuple[str, int]]:
         """Revision name -> (model, percent) for every revision that gets traffic now."""
@@ -201,7 +208,7 @@ class ControllerSimulator:
                 status = self._reconcile_standard(document, state)
             state.observed = document["metadata"]["generation"]
             status["observedGeneration"] = state.observed
-            status["url"] = f"http://{name}.{namespace}.example.com"
+            status["url"] = self._urls.get((namespace, name)) or f"http://{name}.{namespace}.example.com"
             try:
                 self.store.update(INFERENCE_SERVICES, namespace, name, {"status": status}, status_only=True,
                                   require_resource_version=False, manager=KSERVE_MANAGER)  # fmt: skip

@@ -63,3 +63,18 @@ def predicted_pods(objects: list[Obj]) -> list[PredictedPod]:
                 ports = dict(container_ports)
             pods.append(PredictedPod(runtime["metadata"]["name"], mode, labels, ports))
     return pods
+
+
+def workload_pods(objects: list[Obj]) -> list[PredictedPod]:
+    """Pods of the rendered Deployments (the shadow replay sink): template labels and named container ports."""
+    pods = []
+    for deployment in of_kind(objects, "Deployment"):
+        template = deployment.get("spec", {}).get("template", {})
+        ports = {
+            str(port.get("name", "")): int(port["containerPort"])
+            for container in template.get("spec", {}).get("containers") or []
+            for port in container.get("ports") or []
+        }
+        labels = dict(template.get("metadata", {}).get("labels") or {})
+        pods.append(PredictedPod(deployment["metadata"]["name"], "deployment", labels, ports))
+    return pods

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.support.manifests.objects import Obj, labels_of, namespace_of, of_kind, ref, selector_matches
-from tests.support.manifests.pods import KNATIVE, PredictedPod, modes_in_use, predicted_pods
+from tests.support.manifests.pods import KNATIVE, PredictedPod, modes_in_use, predicted_pods, workload_pods
 
 PROMETHEUS_SELECTOR_LABEL = ("release", "kube-prometheus-stack")
 MONITORING_NAMESPACE = "monitoring"
@@ -80,7 +80,7 @@ def check_network_policies(objects: list[Obj]) -> list[str]:
         for monitor in of_kind(objects, "PodMonitor"):
             if namespace_of(monitor) != namespace:
                 continue
-            for pod, port_name in _scraped(monitor, pods):
+            for pod, port_name in _scraped(monitor, pods + workload_pods(objects)):
                 port = pod.ports.get(port_name)
                 if port is not None and not _admitted(objects, MONITORING_NAMESPACE, pod, port, namespace):
                     problems.append(
@@ -108,7 +108,7 @@ def _scraped(monitor: Obj, pods: list[PredictedPod]) -> list[tuple[PredictedPod,
 def check_pod_monitors(objects: list[Obj]) -> list[str]:
     """Monitors carry Prometheus' selector label and name ports that exist on the selected pods."""
     problems = []
-    pods = predicted_pods(objects)
+    pods = predicted_pods(objects) + workload_pods(objects)
     key, value = PROMETHEUS_SELECTOR_LABEL
     for monitor in of_kind(objects, "PodMonitor") + of_kind(objects, "ServiceMonitor"):
         if labels_of(monitor).get(key) != value:
@@ -116,7 +116,7 @@ def check_pod_monitors(objects: list[Obj]) -> list[str]:
     for monitor in of_kind(objects, "PodMonitor"):
         scraped = _scraped(monitor, pods)
         if not scraped:
-            problems.append(f"{ref(monitor)}: selects no predictor pod of any rendered ServingRuntime")
+            problems.append(f"{ref(monitor)}: selects no pod of any rendered ServingRuntime or Deployment")
         for pod, port_name in scraped:
             if port_name not in pod.ports:
                 problems.append(

@@ -1,0 +1,278 @@
+"""A V2 (open inference protocol) REST client for batches of rows, paced by :mod:`batch_jobs.aimd`.
+
+Answers are sorted by what can help: 200 gives one result per row; 429 and 503 are overload (pause,
+shrink the concurrency, send again); another 4xx means a row is bad, so the batch is split in halves
+until the bad rows stand alone and become per-item errors with the server's reason; 5xx and broken
+connections are retried a few times, then the rows become errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from batch_jobs.aimd import AimdController, AimdSettings
+from batch_jobs.schema import ModelMetadata, RowEncoder, parse_metadata
+from serving_core.errors import AiServingError, NotFoundError, RemoteServiceError, UnreachableError
+from serving_core.retry_after import retry_after_seconds
+
+OVERLOAD = (429, 503)
+CANCEL_CHECK_S = 1.0
+
+
+class JobCancelledError(AiServingError):
+    """Someone asked the job to stop; finished shards are kept and a re-run resumes after them."""
+
+    exit_code = 10
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows sent in one request: their item ids, the rows and, once encoded, their values per model input.
+
+    Rows are encoded when the batch is first sent, inside the send loop, so encoding overlaps the
+    requests in flight instead of holding the predictor idle before a shard starts.
+    """
+
+    ids: tuple[int, ...]
+    rows: tuple[dict[str, Any], ...]
+    values: tuple[list[list[Any]], ...] | None = None
+    attempts: int = 0
+
+    def retried(self) -> Batch:
+        """The same rows, one attempt later."""
+        return Batch(self.ids, self.rows, self.values, self.attempts + 1)
+
+    def halves(self) -> tuple[Batch, Batch]:
+        """The first and the second half of the rows (to find a bad row by bisection)."""
+        half = len(self.ids) // 2
+        values = self.values or ()
+        return (
+            Batch(self.ids[:half], self.rows[:half], tuple(values[:half]) if self.values else None),
+            Batch(self.ids[half:], self.rows[half:], tuple(values[half:]) if self.values else None),
+        )
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What became of one item: its outputs, or the reason it failed."""
+
+    id: int
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Answer:
+    batch: Batch
+    sequence: int
+    status: int  # 0: no HTTP answer (connection error, timeout); -1: nothing sent (every row was bad)
+    body: bytes
+    latency_s: float
+    retry_after_s: float | None
+    bad_rows: tuple[ItemResult, ...] = ()
+
+
+def split_outputs(document: dict[str, Any], rows: int) -> list[dict[str, Any]]:
+    """Per-row outputs of a V2 answer: ``{output name: value}``, a scalar when each row has one value.
+
+    Raises:
+        ValueError: an output's size does not divide into ``rows`` rows.
+    """
+    per_row: list[dict[str, Any]] = [{} for _ in range(rows)]
+    for output in document.get("outputs", []):
+        data = output.get("data", [])
+        shape = output.get("shape", [len(data)])
+        if len(data) % rows:
+            raise ValueError(f"output {output.get('name')} has {len(data)} values for {rows} rows")
+        width = len(data) // rows
+        scalar = width == 1 and len(shape) <= 1
+        for index in range(rows):
+            chunk = data[index * width : (index + 1) * width]
+            per_row[index][str(output.get("name"))] = chunk[0] if scalar else chunk
+    return per_row
+
+
+def fetch_metadata(endpoint_url: str, model_name: str, timeout_s: float = 10.0) -> ModelMetadata:
+    """The model's V2 metadata (``GET /v2/models/NAME``).
+
+    Raises:
+        UnreachableError: nothing answers at the endpoint.
+        NotFoundError: the endpoint serves no model of that name.
+        RemoteServiceError: another error answer.
+    """
+    url = f"{endpoint_url.rstrip('/')}/v2/models/{model_name}"
+    try:
+        answer = requests.get(url, timeout=timeout_s)
+    except requests.RequestException as error:
+        raise UnreachableError(
+            f"the model endpoint {endpoint_url} did not answer: {error}",
+            hint="check the InferenceService is ready, or the endpoint URL",
+        ) from error
+    if answer.status_code == 404:
+        raise NotFoundError(f"{endpoint_url} serves no model {model_name!r}", hint="check the model name")
+    if answer.status_code != 200:
+        raise RemoteServiceError(
+            f"GET {url} answered {answer.status_code}: {answer.text[:300]}", retryable=answer.status_code >= 500
+        )
+    return parse_metadata(answer.json())
+
+
+class V2BatchClient:
+    """Sends batches to one model's V2 infer endpoint with adaptive concurrency."""
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        model_name: str,
+        encoder: RowEncoder,
+        settings: AimdSettings,
+        *,
+        timeout_s: float = 120.0,
+        max_attempts: int = 6,
+    ) -> None:
+        """Call ``endpoint_url`` for ``model_name``; ``max_attempts`` bounds retries of one batch."""
+        self.url = f"{endpoint_url.rstrip('/')}/v2/models/{model_name}/infer"
+        self.encoder = encoder
+        self.controller = AimdController(settings)
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+
+    def run(
+        self,
+        batches: list[Batch],
+        on_results: Callable[[list[ItemResult], float], None],
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """Send every batch; ``on_results(results, latency_s)`` gets each finished request's rows.
+
+        Raises:
+            JobCancelledError: ``cancelled()`` turned true (checked between answers).
+        """
+        asyncio.run(self._run(batches, on_results, cancelled))
+
+    async def _run(
+        self,
+        batches: list[Batch],
+        on_results: Callable[[list[ItemResult], float], None],
+        cancelled: Callable[[], bool],
+    ) -> None:
+        import aiohttp
+
+        pending: deque[Batch] = deque(batches)
+        next_cancel_check = 0.0
+        in_flight: set[asyncio.Task[_Answer]] = set()
+        connector = aiohttp.TCPConnector(limit=self.controller.settings.max_concurrency, force_close=False)
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            try:
+                while pending or in_flight:
+                    now = time.monotonic()
+                    # At most once a second: on S3 each check is a request.
+                    if now >= next_cancel_check:
+                        next_cancel_check = now + CANCEL_CHECK_S
+                        if cancelled():
+                            raise JobCancelledError("the job was cancelled", hint="run it again to resume")
+                    while pending and len(in_flight) < self.controller.allowed(now):
+                        in_flight.add(asyncio.create_task(self._send(session, pending.popleft())))
+                    wait_s = max(0.01, self.controller.paused_until - now) if not in_flight else 0.5
+                    if not in_flight:
+                        await asyncio.sleep(min(wait_s, 0.5))
+                        continue
+                    done, in_flight = await asyncio.wait(in_flight, timeout=wait_s, return_when="FIRST_COMPLETED")
+                    for task in done:
+                        self._handle(task.result(), pending, on_results)
+            finally:
+                for task in in_flight:
+                    task.cancel()
+
+    def _encoded(self, batch: Batch) -> tuple[Batch, tuple[ItemResult, ...]]:
+        """The batch with its values, less the rows that do not fit the model (returned as errors)."""
+        if batch.values is not None:
+            return batch, ()
+        ids, rows, values, bad = [], [], [], []
+        for item, row in zip(batch.ids, batch.rows, strict=True):
+            try:
+                values.append(self.encoder.values(row))
+            except ValueError as error:
+                bad.append(ItemResult(item, error=f"bad row: {error}"))
+                continue
+            ids.append(item)
+            rows.append(row)
+        return Batch(tuple(ids), tuple(rows), tuple(values), batch.attempts), tuple(bad)
+
+    async def _send(self, session: Any, batch: Batch) -> _Answer:
+        import aiohttp
+
+        batch, bad = self._encoded(batch)
+        if not batch.ids:
+            return _Answer(batch, 0, -1, b"", 0.0, None, bad)
+        body = json.dumps(self.encoder.request(list(batch.values or ())))
+        sequence = self.controller.sent()
+        started = time.monotonic()
+        try:
+            async with session.post(self.url, data=body, headers={"Content-Type": "application/json"}) as answer:
+                payload = await answer.read()
+                retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError) as error:
+            payload, retry_after, status = f"{type(error).__name__}: {error}".encode(), None, 0
+        return _Answer(batch, sequence, status, payload, time.monotonic() - started, retry_after, bad)
+
+    def _handle(
+        self, answer: _Answer, pending: deque[Batch], on_results: Callable[[list[ItemResult], float], None]
+    ) -> None:
+        batch = answer.batch
+        if answer.bad_rows:
+            on_results(list(answer.bad_rows), 0.0)
+        if answer.status == -1:
+            return
+        if answer.status == 200:
+            try:
+                outputs = split_outputs(json.loads(answer.body), len(batch.ids))
+            except (ValueError, TypeError) as error:
+                on_results([ItemResult(item, error=f"unreadable answer: {error}") for item in batch.ids], 0.0)
+                return
+            self.controller.on_answer(answer.sequence, answer.latency_s)
+            results = [ItemResult(item, outputs=row) for item, row in zip(batch.ids, outputs, strict=True)]
+            on_results(results, answer.latency_s)
+            return
+        reason = f"HTTP {answer.status}: {_detail(answer.body)}" if answer.status else _detail(answer.body)
+        if answer.status in OVERLOAD:
+            self.controller.on_overload(answer.sequence, time.monotonic(), answer.retry_after_s)
+        retry = answer.status in OVERLOAD or answer.status == 0 or answer.status >= 500
+        if retry and batch.attempts + 1 < self.max_attempts:
+            if answer.status not in OVERLOAD:
+                # A broken answer is not overload, but give the server a moment before the same rows again.
+                self.controller.paused_until = max(self.controller.paused_until, time.monotonic() + 0.05)
+            pending.appendleft(batch.retried())
+            return
+        if answer.status not in OVERLOAD and answer.status != 0 and len(batch.ids) > 1:
+            # A bad row spoils its whole request (4xx, or a model that fails with 5xx): halve until the bad
+            # rows stand alone. Halves of a batch that kept failing get one try each.
+            for half in reversed(batch.halves()):
+                pending.appendleft(
+                    half if not retry else Batch(half.ids, half.rows, half.values, self.max_attempts - 1)
+                )
+            return
+        suffix = f" after {batch.attempts + 1} attempts" if retry else ""
+        on_results([ItemResult(item, error=reason + suffix) for item in batch.ids], 0.0)
+
+
+def _detail(body: bytes) -> str:
+    """The server's error message: the ``error`` field of a JSON answer, else the text, shortened."""
+    text = body.decode(errors="replace")
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text[:300]
+    if isinstance(document, dict) and "error" in document:
+        return str(document["error"])[:300]
+    return text[:300]

@@ -1,0 +1,133 @@
+"""Read a job's input: JSONL, CSV or Parquet files, one file or a folder of them, as rows (dicts)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from batch_jobs.uris import Storage, StoredObject
+from serving_core.errors import AiServingError, InvalidInputError, NotFoundError
+
+FORMATS = ("jsonl", "csv", "parquet")
+_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input file and the format it is read in."""
+
+    key: str
+    size: int
+    version: str
+    format: str
+
+
+def _format_of(key: str, requested: str) -> str | None:
+    if requested != "auto":
+        return requested
+    suffix = "." + key.rsplit(".", 1)[-1].lower() if "." in key else ""
+    return _SUFFIXES.get(suffix)
+
+
+def _hidden(key: str) -> bool:
+    # Markers (_SUCCESS), temporaries (.name.partial) and checksum files sit beside data files.
+    return any(part.startswith(("_", ".")) for part in key.split("/"))
+
+
+def input_files(storage: Storage, input_format: str = "auto") -> list[InputFile]:
+    """The data files of an input location, sorted by key (so the same input always gives the same order).
+
+    Raises:
+        InvalidInputError: an unknown format, or files whose format cannot be told from their suffix.
+        NotFoundError: nothing is stored at the location.
+    """
+    if input_format not in ("auto", *FORMATS):
+        raise InvalidInputError(f"input format {input_format!r} is not known", hint=f"use auto or one of {FORMATS}")
+    stored: list[StoredObject] = [entry for entry in storage.list() if not _hidden(entry.key)]
+    if not stored:
+        raise NotFoundError(
+            f"input {storage.uri} holds no files", hint="check the input URI: a file, or a folder/prefix of files"
+        )
+    files, unknown = [], []
+    for entry in stored:
+        found = _format_of(entry.key, input_format)
+        if found is None:
+            unknown.append(entry.key)
+        else:
+            files.append(InputFile(entry.key, entry.size, entry.version, found))
+    if unknown:
+        raise InvalidInputError(
+            f"input {storage.uri} holds files of no known format: {', '.join(unknown[:5])}",
+            hint="name files *.jsonl, *.csv or *.parquet, or pass the input format",
+        )
+    return files
+
+
+def _jsonl_rows(data: bytes, key: str) -> list[Row]:
+    rows = []
+    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InvalidInputError(
+                f"{key} line {number} is not JSON: {error}", hint="one JSON object per line"
+            ) from error
+        if not isinstance(value, dict):
+            raise InvalidInputError(
+                f"{key} line {number} is a {type(value).__name__}, not a JSON object",
+                hint='write each item as an object of input values, e.g. {"input_0": [1.0, 2.0]}',
+            )
+        rows.append(value)
+    return rows
+
+
+def _csv_value(text: str) -> Any:
+    """Numbers as numbers: CSV has no types, and a numeric model input must not receive text."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            continue
+    return text
+
+
+def _csv_rows(data: bytes) -> list[Row]:
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8")))
+    return [{column: _csv_value(value) for column, value in row.items()} for row in reader]
+
+
+def _parquet_rows(data: bytes) -> list[Row]:
+    import pyarrow.parquet as pq
+
+    rows: list[Row] = pq.read_table(io.BytesIO(data)).to_pylist()
+    return rows
+
+
+def read_rows(storage: Storage, file: InputFile) -> list[Row]:
+    """Every row of one input file, in file order.
+
+    Raises:
+        InvalidInputError: the file does not parse as its format.
+        NotFoundError, PermissionDeniedError, UnreachableError: the storage could not give the file.
+    """
+    data = storage.read(file.key)
+    try:
+        if file.format == "jsonl":
+            return _jsonl_rows(data, file.key)
+        if file.format == "csv":
+            return _csv_rows(data)
+        return _parquet_rows(data)
+    except AiServingError:
+        raise
+    except Exception as error:  # pyarrow, csv and codec errors: all mean "not this format"
+        raise InvalidInputError(
+            f"{storage.uri} {file.key} is not readable as {file.format}: {error}",
+            hint="check the file or pass the right input format",
+        ) from error

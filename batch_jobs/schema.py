@@ -1,0 +1,170 @@
+"""Match input rows to the model's V2 inputs (from ``GET /v2/models/NAME``) and build request tensors.
+
+A row maps onto the model's inputs in one of two ways, chosen once from the first rows:
+
+- ``named``: the row has a key per model input (columns of a column signature, or named tensors);
+- ``packed``: the model has one tensor input of shape ``[-1, k]`` and each row holds ``k`` scalar columns
+  (a CSV or Parquet row of features), packed in column order.
+
+Each later row is checked the same way; a row that does not fit becomes a per-item error.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+from serving_core.errors import InvalidInputError
+
+_NUMERIC = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """One V2 input of the model."""
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+    @property
+    def row_width(self) -> int:
+        """Values per row: the product of the dimensions after the row dimension (1 for a column)."""
+        return math.prod(dim for dim in self.shape[1:]) if len(self.shape) > 1 else 1
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """The model's name and inputs as its V2 metadata lists them."""
+
+    name: str
+    inputs: tuple[ModelInput, ...]
+
+
+def parse_metadata(document: dict[str, Any]) -> ModelMetadata:
+    """Read the V2 metadata document.
+
+    Raises:
+        InvalidInputError: the document lists no inputs (the model has no signature to check rows against).
+    """
+    inputs = tuple(
+        ModelInput(str(entry["name"]), str(entry["datatype"]), tuple(int(dim) for dim in entry.get("shape", [-1])))
+        for entry in document.get("inputs") or []
+    )
+    if not inputs:
+        raise InvalidInputError(
+            f"model {document.get('name')!r} lists no inputs in its V2 metadata",
+            hint="serve the model with a signature (log it with infer_signature) so rows can be checked",
+        )
+    return ModelMetadata(str(document.get("name", "")), inputs)
+
+
+def _describe(metadata: ModelMetadata) -> str:
+    return ", ".join(f"{field.name} ({field.datatype} {list(field.shape)})" for field in metadata.inputs)
+
+
+_NUMBER_TYPES = frozenset({int, float, bool})
+_TEXT_TYPES = frozenset({str})
+
+
+def _check_value(value: Any, field: ModelInput) -> list[Any]:
+    """The row's values for ``field`` as a flat list, or ``ValueError`` naming what is wrong.
+
+    Runs for every item of a job, so the checks are set operations on the values' exact types.
+    """
+    flat = value if type(value) is list else [value]
+    types = set(map(type, flat))
+    if list in types:
+        # Nested lists (a [-1, 2, 2] input written as rows of rows) are flattened.
+        flat = _flatten(flat)
+        types = set(map(type, flat))
+    if len(flat) != field.row_width:
+        raise ValueError(f"{field.name} needs {field.row_width} value(s) per row, got {len(flat)}")
+    numeric = field.datatype in _NUMERIC
+    if not types <= (_NUMBER_TYPES if numeric else _TEXT_TYPES):
+        bad = next(item for item in flat if type(item) not in (_NUMBER_TYPES if numeric else _TEXT_TYPES))
+        kind = field.datatype if numeric else f"{field.datatype} (text)"
+        raise ValueError(f"{field.name} is {kind} but the row holds {bad!r}")
+    return flat
+
+
+def _flatten(values: list[Any]) -> list[Any]:
+    flat: list[Any] = []
+    for item in values:
+        flat.extend(_flatten(item) if isinstance(item, list) else [item])
+    return flat
+
+
+class RowEncoder:
+    """Turns rows into V2 request tensors for one model."""
+
+    def __init__(self, metadata: ModelMetadata, mode: str, columns: tuple[str, ...]) -> None:
+        """Use ``mode`` (named or packed); ``columns`` are the packed columns in order (two or more)."""
+        self.metadata = metadata
+        self.mode = mode
+        self.columns = columns
+        self._pick = operator.itemgetter(*columns) if len(columns) > 1 else None
+
+    def values(self, row: dict[str, Any]) -> list[list[Any]]:
+        """The row's flat values per model input.
+
+        Raises:
+            ValueError: the row does not fit the model's inputs (the message says how).
+        """
+        if self._pick is not None:
+            try:
+                picked = self._pick(row)
+            except KeyError:
+                picked = ()
+            if len(picked) != len(self.columns) or len(row) != len(self.columns):
+                raise ValueError(f"row has columns {sorted(row)}, expected {list(self.columns)}")
+            return [_check_value(list(picked), self.metadata.inputs[0])]
+        missing = [field.name for field in self.metadata.inputs if field.name not in row]
+        if missing:
+            raise ValueError(f"row lacks input(s) {missing}")
+        return [_check_value(row[field.name], field) for field in self.metadata.inputs]
+
+    def request(self, rows: list[list[list[Any]]]) -> dict[str, Any]:
+        """A V2 infer request body for rows already turned into :meth:`values`."""
+        tensors = []
+        for position, field in enumerate(self.metadata.inputs):
+            data: list[Any] = []
+            for row in rows:
+                data.extend(row[position])
+            shape = [len(rows), *field.shape[1:]] if len(field.shape) > 1 else [len(rows)]
+            tensors.append({"name": field.name, "datatype": field.datatype, "shape": shape, "data": data})
+        return {"inputs": tensors}
+
+
+def encoder_for(metadata: ModelMetadata, first_rows: list[dict[str, Any]], where: str) -> RowEncoder:
+    """Choose how rows map onto the model's inputs and check the first rows against it.
+
+    Raises:
+        InvalidInputError: the rows' columns or values do not match the model's signature; the message
+            names the columns, the model's inputs and the first row that does not fit.
+    """
+    if not first_rows:
+        raise InvalidInputError(f"{where} has no rows to check", hint="check the input")
+    columns = tuple(first_rows[0])
+    names = {field.name for field in metadata.inputs}
+    if names <= set(columns):
+        encoder = RowEncoder(metadata, "named", ())
+    elif len(metadata.inputs) == 1 and metadata.inputs[0].row_width == len(columns) > 1:
+        encoder = RowEncoder(metadata, "packed", columns)
+    else:
+        raise InvalidInputError(
+            f"{where}: the rows' columns {list(columns)} do not match model {metadata.name!r}, "
+            f"whose inputs are {_describe(metadata)}",
+            hint="name each column after a model input, or give one column per feature of a single tensor input",
+        )
+    for number, row in enumerate(first_rows, start=1):
+        try:
+            encoder.values(row)
+        except ValueError as error:
+            raise InvalidInputError(
+                f"{where} row {number} does not match model {metadata.name!r}: {error}",
+                hint=f"the model's inputs: {_describe(metadata)}",
+            ) from error
+    return encoder

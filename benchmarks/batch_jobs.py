@@ -1,0 +1,289 @@
+"""Batch-job benchmark: the adaptive (AIMD) client vs a sequential and a fixed-concurrency client vs wrk.
+
+One 200,000-row Parquet input (20 features) through our model wrapper serving the serving benchmark's
+RandomForest (pinned to one core; every client pinned to another). In the same run:
+
+- the predictor's own peak rows/s and its unloaded p99: wrk with the same request body (``--rows-per-request``
+  rows) at concurrency 1 (unloaded) and at each of ``--wrk-concurrency``, before and after the clients (the
+  best of all is the peak);
+- a sequential client (one request at a time), a fixed-concurrency client (c=64) and the adaptive client, each
+  the whole job into a fresh output location; client-side request latencies give each one's p99;
+- kill-and-resume: ``aiserving job run`` started as a process, killed (SIGKILL) twice part-way, then run to
+  the end; every item id must appear exactly once in the results.
+
+Targets: adaptive rows/s ≥ 0.9 x the wrk peak; adaptive p99 ≤ 2 x the unloaded p99; zero lost or
+duplicated rows after two kills.
+
+    .venv/bin/python -m benchmarks.batch_jobs [--rows 200000] [--rows-per-request 64] [--markdown out.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from batch_jobs.aimd import AimdSettings
+from batch_jobs.client import Batch, ItemResult
+from batch_jobs.outputs import OutputLocation
+from batch_jobs.runner import JobSettings, plan_job, shard_runner, summarise_job
+from benchmarks.serving import (
+    FEATURES,
+    MODEL_NAME,
+    REPO_ROOT,
+    build_model,
+    run_wrk,
+    started,
+    v2_body,
+    wrapper_server,
+)
+from benchmarks.serving import _latency_ms as wrk_latency_ms
+
+
+def write_input(path: Path, rows: int) -> None:
+    """``rows`` rows of 20 float features as one Parquet file (columns f0..f19)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values = np.random.default_rng(1).normal(size=(rows, FEATURES))
+    table = pa.table({f"f{index}": values[:, index] for index in range(FEATURES)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+
+
+@dataclass
+class WrkResult:
+    concurrency: int
+    rows_per_s: float
+    p99_ms: float
+
+
+def wrk_point(
+    url: str, body: dict[str, object], concurrency: int, rows: int, args: argparse.Namespace, work: Path
+) -> WrkResult:
+    run_wrk(url, body, concurrency, args.warmup, args.client_core, work)
+    text = run_wrk(url, body, concurrency, args.duration, args.client_core, work)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if rate is None:
+        raise RuntimeError(f"wrk printed no rate:\n{text}")
+    return WrkResult(concurrency, float(rate.group(1)) * rows, wrk_latency_ms(text, "99"))
+
+
+class FixedConcurrency:
+    """A controller that always allows ``limit`` requests: the fixed-concurrency baseline."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.paused_until = 0.0
+        self.decreases = 0
+        self.settings = AimdSettings(max_concurrency=limit)
+        self._sent = 0
+
+    def allowed(self, now: float) -> int:
+        return 0 if now < self.paused_until else self.limit
+
+    def sent(self) -> int:
+        self._sent += 1
+        return self._sent
+
+    def on_answer(self, sequence: int, latency_s: float) -> None:
+        """Fixed: answers change nothing."""
+
+    def on_overload(self, sequence: int, now: float, retry_after_s: float | None) -> None:
+        self.paused_until = max(self.paused_until, now + (retry_after_s or 0.2))
+
+
+@dataclass
+class ClientResult:
+    name: str
+    seconds: float
+    rows: int
+    errors: int
+    p50_ms: float
+    p99_ms: float
+    decreases: int
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds
+
+
+def run_client(
+    name: str, endpoint: str, input_uri: str, out: Path, args: argparse.Namespace, fixed: int | None
+) -> ClientResult:
+    """The whole job through one client in this process (pinned to the client core); request latencies kept."""
+    max_concurrency = fixed or (1 if name == "sequential" else args.max_concurrency)
+    aimd = AimdSettings(max_concurrency=max_concurrency, latency_tolerance=args.latency_tolerance)
+    settings = JobSettings(rows_per_request=args.rows_per_request, error_budget=0.0, aimd=aimd)
+    job = plan_job(input_uri, str(out), endpoint_url=endpoint, model_name=MODEL_NAME, shard_size=args.shard_size)
+    runner = shard_runner(job, endpoint_url=endpoint, model_name=MODEL_NAME, settings=settings)
+    if fixed is not None:
+        runner.client.controller = FixedConcurrency(fixed)  # type: ignore[assignment]
+    latencies: list[float] = []
+    original = runner.client.run
+
+    def recording_run(batches: list[Batch], on_results, cancelled=lambda: False) -> None:  # type: ignore[no-untyped-def]
+        def record(results: list[ItemResult], latency_s: float) -> None:
+            latencies.append(latency_s)
+            on_results(results, latency_s)
+
+        original(batches, record, cancelled)
+
+    runner.client.run = recording_run  # type: ignore[method-assign]
+    started_at = time.monotonic()
+    for shard in job.plan.shards:
+        runner.run(shard.index)
+    seconds = time.monotonic() - started_at
+    summary = summarise_job(job.output, job.plan, settings)
+    measured = np.asarray(latencies) * 1000
+    return ClientResult(name, seconds, int(summary["items_done"]), int(summary["errors"]),
+                        float(np.percentile(measured, 50)), float(np.percentile(measured, 99)),
+                        getattr(runner.client.controller, "decreases", 0))  # fmt: skip
+
+
+def kill_and_resume(endpoint: str, input_uri: str, out: Path, args: argparse.Namespace, total: int) -> dict[str, int]:
+    """``aiserving job run`` killed twice part-way, then run to the end; counts of ids seen."""
+    command = [sys.executable, "-m", "aiserving", "job", "run", input_uri, str(out), "--endpoint-url", endpoint,
+               "--model-name", MODEL_NAME, "--shard-size", str(args.shard_size), "--rows-per-request",
+               str(args.rows_per_request), "--max-concurrency", str(args.max_concurrency), "--no-progress"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    shards = -(-total // args.shard_size)
+    kills = 0
+    for fraction in (0.3, 0.6):
+        process = subprocess.Popen(["taskset", "-c", str(args.client_core), *command], env=env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and process.poll() is None:
+            done = len(list((out / "progress").glob("part-*.json"))) if (out / "progress").exists() else 0
+            if done >= fraction * shards:
+                # Mid-shard: results of the shard in flight are not written yet.
+                time.sleep(0.3)
+                process.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+            time.sleep(0.05)
+        process.wait()
+    final = subprocess.run(["taskset", "-c", str(args.client_core), *command], env=env, capture_output=True,
+                           text=True, check=False)  # fmt: skip
+    if final.returncode != 0:
+        raise RuntimeError(f"resumed job failed: {final.stderr[-2000:]}")
+    seen: dict[int, int] = {}
+    location = OutputLocation(__import__("batch_jobs.uris", fromlist=["open_location"]).open_location(str(out)))
+    for index in range(shards):
+        for record in location.results(index):
+            seen[int(str(record["id"]))] = seen.get(int(str(record["id"])), 0) + 1
+    lost = sum(1 for item in range(total) if item not in seen)
+    duplicated = sum(count - 1 for count in seen.values() if count > 1)
+    return {"kills": kills, "lost": lost, "duplicated": duplicated, "items": len(seen)}
+
+
+@contextmanager
+def pinned(core: int) -> Iterator[None]:
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000, help="items in the job")
+    parser.add_argument("--rows-per-request", type=int, default=64)
+    parser.add_argument("--shard-size", type=int, default=10_000)
+    parser.add_argument("--max-concurrency", type=int, default=64, help="the adaptive client's ceiling")
+    parser.add_argument("--fixed-concurrency", type=int, default=64)
+    parser.add_argument("--latency-tolerance", type=float, default=2.0)
+    parser.add_argument("--wrk-concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16, 64])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk measurement")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--server-core", type=int, default=0)
+    parser.add_argument("--client-core", type=int, default=1)
+    parser.add_argument("--max-batch-size", type=int, default=256, help="the wrapper's batching limit (rows)")
+    parser.add_argument("--max-latency-ms", type=float, default=2.0)
+    parser.add_argument("--markdown", type=Path, help="also write the report to this file")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None or shutil.which("taskset") is None:
+        print("needs wrk and taskset: `make bench-deps`", file=sys.stderr)
+        return 2
+
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as temp:
+        work = Path(temp)
+        sample = build_model(work / "model")
+        write_input(work / "input" / "rows.parquet", args.rows)
+        input_uri = str(work / "input")
+        server = wrapper_server(work / "model", work, args.max_batch_size, args.max_latency_ms, "wrapper")
+        with started(server, args.server_core, work) as url:
+            infer = url + server.infer_path
+            body = v2_body(sample[: args.rows_per_request], "input_0")
+            points = [wrk_point(infer, body, c, args.rows_per_request, args, work) for c in args.wrk_concurrency]
+            for point in points:
+                print(
+                    f"wrk c={point.concurrency}: {point.rows_per_s:.0f} rows/s, p99 {point.p99_ms:.1f} ms",
+                    file=sys.stderr,
+                )
+            unloaded = next(point for point in points if point.concurrency == 1)
+            peak = max(points, key=lambda point: point.rows_per_s)
+            results = []
+            with pinned(args.client_core):
+                for name, fixed in (("sequential", None), (f"fixed c={args.fixed_concurrency}", args.fixed_concurrency),
+                                    ("adaptive (AIMD)", None)):  # fmt: skip
+                    result = run_client(name, url, input_uri, work / f"out-{len(results)}", args, fixed)
+                    print(f"{name}: {result.rows_per_s:.0f} rows/s, p99 {result.p99_ms:.1f} ms", file=sys.stderr)
+                    results.append(result)
+            # wrk again after the clients: on a shared machine the peak counts only if it held both times.
+            points += [wrk_point(infer, body, c, args.rows_per_request, args, work) for c in args.wrk_concurrency]
+            peak = max(points, key=lambda point: point.rows_per_s)
+            resume = kill_and_resume(url, input_uri, work / "out-resume", args, args.rows)
+            print(f"kill and resume: {resume}", file=sys.stderr)
+    sequential, fixed_result, adaptive = results
+    lines = [
+        f"{args.rows:,} rows (Parquet, {FEATURES} features), {args.rows_per_request} rows per request, shards of "
+        f"{args.shard_size:,}; RandomForest (50 trees) in our wrapper on core {args.server_core} (max batch "
+        f"{args.max_batch_size} rows, {args.max_latency_ms:g} ms); clients and wrk on core {args.client_core}.",
+        "",
+        "| client | rows/s | p50 ms | p99 ms | errors | back-offs |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        lines.append(f"| {result.name} | {result.rows_per_s:,.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} | "
+                     f"{result.errors} | {result.decreases} |")  # fmt: skip
+    for number, point in enumerate(points):
+        when = "before" if number < len(args.wrk_concurrency) else "after"
+        lines.append(f"| wrk c={point.concurrency} ({when}) | {point.rows_per_s:,.0f} | | {point.p99_ms:.1f} | | |")
+    unloaded_p99 = sequential.p99_ms
+    lines += [
+        "",
+        f"- adaptive / wrk peak (c={peak.concurrency}): {adaptive.rows_per_s / peak.rows_per_s:.2f}x (target ≥ 0.9)",
+        f"- adaptive / sequential: {adaptive.rows_per_s / sequential.rows_per_s:.2f}x; adaptive / fixed c="
+        f"{args.fixed_concurrency}: {adaptive.rows_per_s / fixed_result.rows_per_s:.2f}x",
+        f"- adaptive p99 / unloaded p99 (sequential client {unloaded_p99:.1f} ms; wrk c=1 {unloaded.p99_ms:.1f} ms): "
+        f"{adaptive.p99_ms / unloaded_p99:.2f}x (target ≤ 2); fixed c={args.fixed_concurrency}: "
+        f"{fixed_result.p99_ms / unloaded_p99:.2f}x",
+        f"- killed {resume['kills']}x and resumed: {resume['items']:,} items, {resume['lost']} lost, "
+        f"{resume['duplicated']} duplicated (target 0 and 0)",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text + "\n", encoding="utf-8")
+    print(json.dumps({"peak_rows_per_s": peak.rows_per_s}), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

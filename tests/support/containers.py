@@ -1,0 +1,299 @@
+"""Build the images in images/ offline and run containers, with Debian's buildah and podman.
+
+No container registry is reachable on the test machines, so the Python base image is made from Debian's
+packages: debootstrap lays out a bookworm rootfs with Debian's python3, podman imports it, and the
+Dockerfiles get it as their PYTHON_IMAGE build argument. pip inside the build reaches PyPI the way the
+host's pip does (the host's pip settings, CA bundle and local wheel directories are mounted in).
+
+Everything persists under one cache directory (``$AISERVING_CONTAINER_CACHE``, default
+``~/.cache/aiserving/containers``): the image store (shared by buildah and podman; see
+:func:`storage_driver`), pip's cache, and so the base image and each Dockerfile's layers. A second run
+finds the base by its key (suite, mirror, packages) and ``buildah bud --layers`` reuses every layer whose
+instruction and inputs did not change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IMAGES = REPO_ROOT / "images"
+CONTAINERS_CONF = Path(__file__).with_name("containers.conf")
+
+# The offline stand-in for python:3.11-slim-bookworm: Debian bookworm's own python3 (3.11).
+BASE_SUITE = "bookworm"
+BASE_MIRROR = "http://deb.debian.org/debian"
+BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+BASE_REPOSITORY = "localhost/aiserving/python-base"
+
+# pip settings that decide where packages come from; the build's pip gets the host's values.
+PIP_SOURCE_SETTINGS = (
+    "cert",
+    "client-cert",
+    "constraint",
+    "find-links",
+    "index-url",
+    "extra-index-url",
+    "trusted-host",
+)
+PIP_SETTINGS = (*PIP_SOURCE_SETTINGS, "default-timeout", "proxy")
+
+
+def cache_root() -> Path:
+    """Where the image store and build caches live between test runs."""
+    configured = os.environ.get("AISERVING_CONTAINER_CACHE")
+    return Path(configured) if configured else Path.home() / ".cache" / "aiserving" / "containers"
+
+
+def storage_driver(root: Path) -> str:
+    """``$AISERVING_CONTAINER_STORAGE_DRIVER``, else overlay, or vfs where the cache is itself on overlayfs.
+
+    overlay shares layers between images and containers, so a container of the multi-GB components image
+    starts at once; vfs copies every layer for every container and commit, but works anywhere (an
+    overlay mount cannot sit on overlayfs, as in a container without fuse-overlayfs).
+    """
+    if configured := os.environ.get("AISERVING_CONTAINER_STORAGE_DRIVER"):
+        return configured
+    filesystem = subprocess.run(
+        ["stat", "--file-system", "--format=%T", str(root)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return "vfs" if filesystem == "overlayfs" else "overlay"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """An image built from a Dockerfile: its tag, image id and how long the build took."""
+
+    tag: str
+    image_id: str
+    seconds: float
+
+
+class ContainerError(AssertionError):
+    """A buildah or podman command failed (the message holds its command and output tail)."""
+
+
+class ContainerTools:
+    """buildah and podman on one image store of ours, configured by our own files."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = (root or cache_root()).absolute()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.driver = storage_driver(self.root)
+        store = self.root / f"storage-{self.driver}"
+        self.storage_conf = self.root / f"storage-{self.driver}.conf"
+        # Generated, not committed: the store's paths depend on the cache directory.
+        self.storage_conf.write_text(
+            f'[storage]\ndriver = "{self.driver}"\ngraphroot = "{store}"\nrunroot = "{store}-run"\n'
+        )
+        self.pip_cache = self.root / "pip-cache"
+        self.pip_cache.mkdir(exist_ok=True)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment for buildah, podman and the podman API service."""
+        return {
+            **os.environ,
+            "CONTAINERS_CONF": str(CONTAINERS_CONF),
+            "CONTAINERS_STORAGE_CONF": str(self.storage_conf),
+        }
+
+    def run(
+        self, tool: str, *args: str, timeout_s: float = 600, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``tool args``; with ``check`` a non-zero exit raises :class:`ContainerError` with the output tail."""
+        result = subprocess.run(
+            [tool, *args], capture_output=True, text=True, env=self.env, timeout=timeout_s, check=False
+        )
+        if check and result.returncode != 0:
+            output = (result.stdout + result.stderr)[-4000:]
+            raise ContainerError(f"{tool} {' '.join(args)} exited with {result.returncode}:\n{output}")
+        return result
+
+    def image_id(self, reference: str) -> str | None:
+        """The id of a local image, or None when the store does not hold it."""
+        found = self.run("podman", "image", "inspect", "--format", "{{.Id}}", reference, check=False)
+        return found.stdout.strip() if found.returncode == 0 else None
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        """Serialize builds of one image across concurrent test runs sharing the cache."""
+        with (self.root / f"{name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def python_base(self) -> str:
+        """The offline Python base image (Debian bookworm + python3), built once per key and then reused."""
+        key = hashlib.sha256(json.dumps([BASE_SUITE, BASE_MIRROR, BASE_PACKAGES]).encode()).hexdigest()[:16]
+        reference = f"{BASE_REPOSITORY}:{key}"
+        with self._locked("python-base"):
+            if self.image_id(reference) is None:
+                self._debootstrap_and_import(reference)
+        return reference
+
+    def _debootstrap_and_import(self, reference: str) -> None:
+        with tempfile.TemporaryDirectory(dir=self.root, prefix="rootfs-") as scratch:
+            rootfs = Path(scratch) / "rootfs"
+            self._check_call(
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--include={','.join(BASE_PACKAGES)}",
+                    BASE_SUITE,
+                    str(rootfs),
+                    BASE_MIRROR,
+                ],
+                timeout_s=900,
+            )
+            # Downloaded .debs and package lists are build leftovers, not part of the image.
+            for leftover in ("var/cache/apt/archives", "var/lib/apt/lists"):
+                for path in (rootfs / leftover).glob("*"):
+                    if path.is_file():
+                        path.unlink()
+            archive = Path(scratch) / "rootfs.tar"
+            self._check_call(
+                ["tar", "--sort=name", "--numeric-owner", "-C", str(rootfs), "-cf", str(archive), "."], timeout_s=600
+            )
+            self.run("podman", "import", "--change", 'CMD ["/usr/bin/python3"]', str(archive), reference)
+
+    def _check_call(self, command: list[str], *, timeout_s: float) -> None:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+        if result.returncode != 0:
+            raise ContainerError(
+                f"{command[0]} exited with {result.returncode}:\n{(result.stdout + result.stderr)[-4000:]}"
+            )
+
+    def build(
+        self,
+        dockerfile: Path,
+        tag: str,
+        *,
+        context: Path = REPO_ROOT,
+        build_args: dict[str, str] | None = None,
+        timeout_s: float = 3600,
+    ) -> BuildResult:
+        """Build one Dockerfile into our store (no pulls), or find the image built from the same inputs.
+
+        The inputs are the Dockerfile, the build arguments and every file its ``COPY`` lines take from
+        the context: an image tagged with their hash is used as it is, without running buildah (whose own
+        layer cache still has to hash multi-GB layers to find out that nothing changed). Otherwise
+        ``buildah bud --layers`` rebuilds, reusing the layers whose inputs did not change.
+        """
+        started = time.monotonic()
+        keyed = f"{tag.rsplit(':', 1)[0]}:inputs-{inputs_key(dockerfile, context, build_args or {})}"
+        with self._locked(dockerfile.parent.name):
+            if self.image_id(keyed) is None:
+                self._buildah_bud(dockerfile, keyed, context, build_args or {}, timeout_s)
+            self.run("podman", "tag", keyed, tag)
+        image_id = self.image_id(tag)
+        assert image_id is not None, f"{tag} is not in the store after the build"
+        return BuildResult(tag, image_id, time.monotonic() - started)
+
+    def _buildah_bud(
+        self, dockerfile: Path, tag: str, context: Path, build_args: dict[str, str], timeout_s: float
+    ) -> None:
+        arguments = [f"--build-arg={name}={value}" for name, value in build_args.items()]
+        volumes = [
+            f"--volume={self.pip_cache}:/root/.cache/pip",
+            *(f"--volume={mount}" for mount in self._pip_mounts()),
+        ]
+        self.run(
+            "buildah",
+            "bud",
+            "--layers",
+            "--isolation=chroot",
+            "--pull=never",
+            *arguments,
+            *volumes,
+            "--file",
+            str(dockerfile),
+            "--tag",
+            tag,
+            str(context),
+            timeout_s=timeout_s,
+        )
+
+    def _pip_mounts(self) -> list[str]:
+        """The host's pip settings as /etc/pip.conf, plus the files and directories they name (read-only)."""
+        settings = host_pip_settings()
+        pip_conf = self.root / "pip.conf"
+        pip_conf.write_text("[global]\n" + "".join(f"{key} = {value}\n" for key, value in settings.items()))
+        mounts = {f"{pip_conf}:/etc/pip.conf:ro"}
+        for key, value in settings.items():
+            if key not in PIP_SOURCE_SETTINGS:
+                continue
+            for word in value.split():
+                path = Path(word.removeprefix("file://"))
+                if not path.is_absolute() or not path.exists():
+                    continue
+                # A file:// simple index keeps its files beside it (../files/...): mount its parent.
+                mounted = path.parent if word.startswith("file://") else path
+                mounts.add(f"{mounted}:{mounted}:ro")
+        return sorted(mounts)
+
+
+def host_pip_settings() -> dict[str, str]:
+    """The pip settings (files and PIP_* variables) that decide where the host's pip gets packages."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    settings: dict[str, str] = {}
+    for line in listed.splitlines():
+        name, _, quoted = line.partition("=")
+        key = name.rpartition(".")[2]
+        if key in PIP_SETTINGS:
+            # Later lines win: pip lists files from general to specific, then the environment.
+            settings[key] = quoted.strip().strip("'\"")
+    return settings
+
+
+def inputs_key(dockerfile: Path, context: Path, build_args: dict[str, str]) -> str:
+    """A hash of the Dockerfile, its build arguments and the context files its ``COPY`` lines take.
+
+    Bytecode and caches are left out, as ``.dockerignore`` leaves them out of the build.
+    """
+    digest = hashlib.sha256(dockerfile.read_bytes())
+    digest.update(json.dumps(sorted(build_args.items())).encode())
+    text = dockerfile.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "COPY" or any(word.startswith("--from") for word in words):
+            continue
+        for source in words[1:-1]:
+            if source.startswith("--"):
+                continue
+            root = context / source
+            files = sorted(root.rglob("*")) if root.is_dir() else [root]
+            for path in files:
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                    digest.update(f"{path.relative_to(context)}\0{path.stat().st_mode:o}\0".encode())
+                    digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def build_image(tools: ContainerTools, name: str, tag: str, dockerfile: str = "Dockerfile") -> BuildResult:
+    """Build ``images/NAME/DOCKERFILE`` on the offline Python base."""
+    return tools.build(IMAGES / name / dockerfile, tag, build_args={"PYTHON_IMAGE": tools.python_base()})
+
+
+def copy_tree(source: Path, target: Path) -> Path:
+    """Copy ``source`` to ``target`` with files readable by any user (the containers run as UID 1000)."""
+    shutil.copytree(source, target)
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
