@@ -62,11 +62,12 @@ format: $(STAMP)
 n8n-runtime: $(STAMP) system-deps
 	$(BIN)/python -m tests.support.n8n_server
 
+# Everything, the cluster path included: its tests run last, their components image built meanwhile.
 test: $(STAMP) system-deps triton-validator n8n-runtime lint
-	$(BIN)/pytest -m "not cluster_path"
+	$(BIN)/pytest
 
-# What a cluster runs, in full: the components image with every runtime, and deploy-model with each task
-# in its container through KFP's DockerRunner (docs/images.md). Too slow for `make test` on 2 cores.
+# Only what a cluster runs: the components image with every runtime, and deploy-model with each task in its
+# container through KFP's DockerRunner (docs/images.md).
 test-cluster-path: $(STAMP) system-deps triton-validator
 	$(BIN)/pytest -m cluster_path
 

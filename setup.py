@@ -17,6 +17,8 @@ INSTALL_REQUIRES = [
     "boto3>=1.34,<2",  # batch jobs read and write s3:// locations
     "pyarrow>=15",  # batch jobs read Parquet input (mlflow pulls it in too)
     "aiohttp>=3.9,<4",  # batch jobs' adaptive-concurrency V2 client
+    "orjson>=3.9,<4",  # batch jobs encode requests and result lines per item; the wrapper's fast path too
+    "uvloop>=0.19,<1",  # the model wrapper's event loop, as KServe's own server runs (uvicorn[standard] has it)
     "matplotlib>=3.8,<4",  # report figures: batch jobs (throughput, latency), rollouts (weight, per-arm rates)
     "scipy>=1.11,<2",  # Beta posteriors and quantiles for the canary analysis (progressive_delivery.statistics)
 ]

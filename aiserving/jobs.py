@@ -7,8 +7,9 @@ a KFP run ID they also ask the server.
 
     from aiserving import jobs
 
-    summary = jobs.run("s3://jobs/in/", "s3://jobs/out/run-1/", endpoint_url="http://iris.ai-serving.svc")
-    handle = jobs.run("s3://jobs/in/", "s3://jobs/out/run-2/", inference_service="iris", host=KFP_URL)
+    done = jobs.run(jobs.JobParameters("s3://jobs/in/", "s3://jobs/out/run-1/", endpoint_url="http://iris.svc"))
+    handle = jobs.run(jobs.JobParameters("s3://jobs/in/", "s3://jobs/out/run-2/", inference_service="iris"),
+                      host=KFP_URL)
     jobs.status(output_uri="s3://jobs/out/run-2/", run_id=handle.run_id, host=KFP_URL)
 """
 
@@ -19,21 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from batch_jobs.settings import JobParameters
 from serving_core.errors import InvalidInputError
 
+__all__ = ["JobHandle", "JobParameters", "cancel", "run", "status"]
+
 PIPELINE = "batch-inference"
-
-
-@dataclass(frozen=True)
-class JobOptions:
-    """How a job reads, calls the model and tolerates failures (the pipeline's inputs of the same names)."""
-
-    input_format: str = "auto"
-    shard_size: int = 10000
-    rows_per_request: int = 32
-    max_concurrency: int = 64
-    latency_tolerance: float = 2.0
-    error_budget: float = 0.001
 
 
 @dataclass(frozen=True)
@@ -51,15 +43,8 @@ class JobHandle:
 
 
 def run(
-    input_uri: str,
-    output_uri: str,
+    parameters: JobParameters,
     *,
-    inference_service: str = "",
-    namespace: str = "ai-serving",
-    endpoint_url: str = "",
-    model_name: str = "",
-    model_uri: str = "",
-    options: JobOptions | None = None,
     host: str | None = None,
     experiment: str = "Default",
     run_name: str | None = None,
@@ -68,9 +53,9 @@ def run(
 ) -> JobHandle:
     """Run a batch job here, or submit it as a ``batch-inference`` run when ``host`` is given.
 
-    Here, shards run one after another in this process (resuming after the finished ones) and the call
-    returns the summary; ``on_progress(items_done, errors, concurrency, total_items)`` follows it. With a
-    host the call returns as soon as the run is created.
+    Here, shards run in this process (resuming after the finished ones) and the call returns the
+    summary; ``on_progress(items_done, errors, concurrency, total_items)`` follows it. With a host the
+    call returns as soon as the run is created.
 
     Raises:
         InvalidInputError, NotFoundError, UnreachableError: a check failed before any work (see
@@ -78,55 +63,24 @@ def run(
         RemoteServiceError: the failures passed the error budget.
         JobCancelledError: :func:`cancel` stopped the job.
     """
-    options = options or JobOptions()
     if host:
         from aiserving.pipeline_ops.triggers import submit_run
 
-        arguments = {
-            "input_uri": input_uri, "output_uri": output_uri, "inference_service": inference_service,
-            "namespace": namespace, "endpoint_url": endpoint_url, "model_name": model_name, "model_uri": model_uri,
-            "input_format": options.input_format, "shard_size": options.shard_size,
-            "rows_per_request": options.rows_per_request, "max_concurrency": options.max_concurrency,
-            "latency_tolerance": options.latency_tolerance, "error_budget": options.error_budget,
-        }  # fmt: skip
-        submitted = submit_run(PIPELINE, host, arguments, experiment, run_name, kfp_namespace)
-        return JobHandle(output_uri, run_id=submitted.run_id, url=submitted.url)
-    return JobHandle(output_uri, summary=_run_here(input_uri, output_uri, inference_service, namespace, endpoint_url,
-                                                   model_name, model_uri, options, on_progress))  # fmt: skip
+        submitted = submit_run(PIPELINE, host, parameters.as_arguments(), experiment, run_name, kfp_namespace)
+        return JobHandle(parameters.output_uri, run_id=submitted.run_id, url=submitted.url)
+    return JobHandle(parameters.output_uri, summary=_run_here(parameters, on_progress))
 
 
-def _run_here(
-    input_uri: str,
-    output_uri: str,
-    inference_service: str,
-    namespace: str,
-    endpoint_url: str,
-    model_name: str,
-    model_uri: str,
-    options: JobOptions,
-    on_progress: Callable[[int, int, int, int], None] | None,
-) -> dict[str, Any]:
+def _run_here(parameters: JobParameters, on_progress: Callable[[int, int, int, int], None] | None) -> dict[str, Any]:
     from aiserving.steps.batch_model_server import InPodModelServer
     from aiserving.steps.batch_plan import resolve_endpoint
-    from batch_jobs.aimd import AimdSettings
-    from batch_jobs.runner import JobSettings, run_job
+    from batch_jobs.runner import plan_and_run
 
-    name = model_name or inference_service
-    if not name:
-        raise InvalidInputError("no model name", hint="pass model_name (or inference_service, whose name it takes)")
-    settings = JobSettings(
-        rows_per_request=options.rows_per_request,
-        error_budget=options.error_budget,
-        aimd=AimdSettings(max_concurrency=options.max_concurrency, latency_tolerance=options.latency_tolerance),
-    )
     with contextlib.ExitStack() as stack:
-        endpoint = resolve_endpoint(inference_service, namespace, endpoint_url, model_uri)
+        endpoint = resolve_endpoint(parameters)
         if not endpoint:
-            endpoint = stack.enter_context(InPodModelServer(model_uri, name)).url
-        return run_job(
-            input_uri, output_uri, endpoint_url=endpoint, model_name=name, input_format=options.input_format,
-            shard_size=options.shard_size, settings=settings, on_progress=on_progress,
-        )  # fmt: skip
+            endpoint = stack.enter_context(InPodModelServer(parameters.model_uri, parameters.name)).url
+        return plan_and_run(parameters, endpoint, on_progress=on_progress)
 
 
 def status(

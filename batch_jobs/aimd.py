@@ -1,7 +1,11 @@
 """How many requests to keep in flight: additive increase, multiplicative decrease (AIMD).
 
 The controller first measures the predictor unloaded (``baseline_samples`` requests, one at a time)
-and takes their median latency as the baseline. After that, every answer in time adds ``1 / limit``
+and takes their median latency as the baseline; it measures it again every ``baseline_interval_s``
+(the requests in flight finish, a few go one at a time, then the limit it had is back), because the
+unloaded latency moves with the predictor's host: on a busy node every answer is slower, and against a
+stale baseline that slowness would read as overload and hold the limit low while the predictor has
+room. After that, every answer in time adds ``1 / limit``
 (one more request in flight per round of answers) up to ``max_concurrency``; when the median latency of
 the last round of answers is above ``latency_tolerance`` times the baseline, or on a 429/503, the limit
 is halved, at most once per round (answers to requests sent before a decrease say nothing about the new
@@ -30,6 +34,7 @@ class AimdSettings:
         baseline_samples: unloaded requests measured (one at a time) before the limit grows; also the
             fewest answers a round's median is taken over.
         default_backoff_s: the pause after a 429/503 without Retry-After.
+        baseline_interval_s: seconds between measurements of the unloaded latency (0: only the first).
     """
 
     max_concurrency: int = 64
@@ -37,6 +42,7 @@ class AimdSettings:
     decrease_factor: float = 0.5
     baseline_samples: int = 8
     default_backoff_s: float = 0.2
+    baseline_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
         """Refuse knobs that cannot work.
@@ -55,6 +61,10 @@ class AimdSettings:
             raise InvalidInputError(f"decrease factor {self.decrease_factor:g} is not in (0, 1)", hint="use 0.5")
         if self.baseline_samples < 1:
             raise InvalidInputError(f"baseline samples {self.baseline_samples} is below 1", hint="use 8")
+        if self.baseline_interval_s < 0:
+            raise InvalidInputError(
+                f"baseline interval {self.baseline_interval_s:g} s is negative", hint="use 5, or 0 to measure once"
+            )
 
 
 @dataclass
@@ -66,6 +76,10 @@ class AimdController:
     baseline_s: float | None = None
     paused_until: float = 0.0
     decreases: int = 0
+    # Measuring the unloaded latency: answers to requests sent after _measure_after count.
+    measuring: bool = True
+    _measure_after: int = 0
+    _measured_at: float | None = None
     _unloaded: list[float] = field(default_factory=list)
     _round: list[float] = field(default_factory=list)
     # Requests sent up to this sequence number were sent before the last decrease.
@@ -73,10 +87,27 @@ class AimdController:
     _decreased_at_sent: int = -1
 
     def allowed(self, now: float) -> int:
-        """How many requests may be in flight now (0 while paused by Retry-After or a back-off)."""
+        """How many requests may be in flight now (0 while paused by Retry-After or a back-off).
+
+        One while the unloaded latency is measured, which starts again here every ``baseline_interval_s``.
+        """
         if now < self.paused_until:
             return 0
+        if self.measuring:
+            return 1
+        if self._measured_at is None:
+            self._measured_at = now  # the interval runs from the first request after a measurement
+        elif self.settings.baseline_interval_s and now - self._measured_at >= self.settings.baseline_interval_s:
+            self.measuring, self._measure_after = True, self._sent
+            self._unloaded.clear()
+            self._round.clear()
+            return 1
         return max(1, int(self.limit))
+
+    @property
+    def concurrency(self) -> int:
+        """The limit as it stands, for display (no clock: reading it changes nothing)."""
+        return 1 if self.measuring else max(1, int(self.limit))
 
     def sent(self) -> int:
         """Record that one request was sent; returns its sequence number (pass it back with its answer)."""
@@ -85,12 +116,14 @@ class AimdController:
 
     def on_answer(self, sequence: int, latency_s: float) -> None:
         """A request answered in time: learn the baseline, then grow, or shrink on a slow round."""
-        if self.baseline_s is None:
-            self._unloaded.append(latency_s)
-            if len(self._unloaded) >= self.settings.baseline_samples:
-                self.baseline_s = statistics.median(self._unloaded)
+        if self.measuring:
+            if sequence > self._measure_after:  # sent one at a time, after the earlier ones finished
+                self._unloaded.append(latency_s)
+                if len(self._unloaded) >= self.settings.baseline_samples:
+                    self.baseline_s = statistics.median(self._unloaded)
+                    self.measuring, self._measured_at = False, None
             return
-        if sequence <= self._decreased_at_sent:
+        if self.baseline_s is None or sequence <= self._decreased_at_sent:
             return  # sent before the last decrease: says nothing about the current limit
         self._round.append(latency_s)
         if len(self._round) >= max(self.settings.baseline_samples, int(self.limit)):

@@ -12,10 +12,11 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 import requests
 
 from batch_jobs.aimd import AimdController, AimdSettings
@@ -35,38 +36,64 @@ class JobCancelledError(AiServingError):
 
 @dataclass(frozen=True)
 class Batch:
-    """Rows sent in one request: their item ids, the rows and, once encoded, their values per model input.
+    """Rows sent in one request: their item ids, the rows and, once encoded, the request body.
 
     Rows are encoded when the batch is first sent, inside the send loop, so encoding overlaps the
-    requests in flight instead of holding the predictor idle before a shard starts.
+    requests in flight instead of holding the predictor idle before a shard starts; a retry sends the
+    same body again.
     """
 
     ids: tuple[int, ...]
     rows: tuple[dict[str, Any], ...]
-    values: tuple[list[list[Any]], ...] | None = None
+    body: bytes | None = None
     attempts: int = 0
 
     def retried(self) -> Batch:
         """The same rows, one attempt later."""
-        return Batch(self.ids, self.rows, self.values, self.attempts + 1)
+        return Batch(self.ids, self.rows, self.body, self.attempts + 1)
 
-    def halves(self) -> tuple[Batch, Batch]:
-        """The first and the second half of the rows (to find a bad row by bisection)."""
+    def halves(self, attempts: int = 0) -> tuple[Batch, Batch]:
+        """The first and the second half of the rows (to find a bad row by bisection), encoded again when sent."""
         half = len(self.ids) // 2
-        values = self.values or ()
         return (
-            Batch(self.ids[:half], self.rows[:half], tuple(values[:half]) if self.values else None),
-            Batch(self.ids[half:], self.rows[half:], tuple(values[half:]) if self.values else None),
+            Batch(self.ids[:half], self.rows[:half], attempts=attempts),
+            Batch(self.ids[half:], self.rows[half:], attempts=attempts),
         )
 
 
-@dataclass(frozen=True)
-class ItemResult:
-    """What became of one item: its outputs, or the reason it failed."""
+class ItemResult(NamedTuple):
+    """What became of one item: its outputs, or the reason it failed (a tuple: one is made per item)."""
 
     id: int
     outputs: dict[str, Any] | None = None
     error: str | None = None
+
+
+class _BatchQueue:
+    """Batches to send: retries first, then the next fresh batch, drawn only when needed.
+
+    Drawing lazily keeps a job's memory to the batches in flight, whatever the job's size.
+    """
+
+    def __init__(self, batches: Iterable[Batch]) -> None:
+        self._fresh = iter(batches)
+        self._front: deque[Batch] = deque()
+
+    def __bool__(self) -> bool:
+        if not self._front:
+            upcoming = next(self._fresh, None)
+            if upcoming is None:
+                return False
+            self._front.append(upcoming)
+        return True
+
+    def pop(self) -> Batch:
+        """The next batch (call only after the queue tested true)."""
+        return self._front.popleft()
+
+    def push_front(self, batch: Batch) -> None:
+        """Send ``batch`` before any other (a retry, or a half of a failed batch)."""
+        self._front.appendleft(batch)
 
 
 @dataclass(frozen=True)
@@ -147,11 +174,13 @@ class V2BatchClient:
 
     def run(
         self,
-        batches: list[Batch],
+        batches: Iterable[Batch],
         on_results: Callable[[list[ItemResult], float], None],
         cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
         """Send every batch; ``on_results(results, latency_s)`` gets each finished request's rows.
+
+        ``batches`` is drawn as requests can be sent, so it may be a generator over a whole job.
 
         Raises:
             JobCancelledError: ``cancelled()`` turned true (checked between answers).
@@ -160,18 +189,20 @@ class V2BatchClient:
 
     async def _run(
         self,
-        batches: list[Batch],
+        batches: Iterable[Batch],
         on_results: Callable[[list[ItemResult], float], None],
         cancelled: Callable[[], bool],
     ) -> None:
         import aiohttp
 
-        pending: deque[Batch] = deque(batches)
+        pending = _BatchQueue(batches)
         next_cancel_check = 0.0
         in_flight: set[asyncio.Task[_Answer]] = set()
         connector = aiohttp.TCPConnector(limit=self.controller.settings.max_concurrency, force_close=False)
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        # No cookies to keep: a cookie jar would be consulted on every request.
+        jar = aiohttp.DummyCookieJar()
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=jar) as session:
             try:
                 while pending or in_flight:
                     now = time.monotonic()
@@ -181,7 +212,7 @@ class V2BatchClient:
                         if cancelled():
                             raise JobCancelledError("the job was cancelled", hint="run it again to resume")
                     while pending and len(in_flight) < self.controller.allowed(now):
-                        in_flight.add(asyncio.create_task(self._send(session, pending.popleft())))
+                        in_flight.add(asyncio.create_task(self._send(session, pending.pop())))
                     wait_s = max(0.01, self.controller.paused_until - now) if not in_flight else 0.5
                     if not in_flight:
                         await asyncio.sleep(min(wait_s, 0.5))
@@ -194,19 +225,21 @@ class V2BatchClient:
                     task.cancel()
 
     def _encoded(self, batch: Batch) -> tuple[Batch, tuple[ItemResult, ...]]:
-        """The batch with its values, less the rows that do not fit the model (returned as errors)."""
-        if batch.values is not None:
+        """The batch with its request body, less the rows that do not fit the model (returned as errors)."""
+        if batch.body is not None:
             return batch, ()
-        ids, rows, values, bad = [], [], [], []
-        for item, row in zip(batch.ids, batch.rows, strict=True):
-            try:
-                values.append(self.encoder.values(row))
-            except ValueError as error:
-                bad.append(ItemResult(item, error=f"bad row: {error}"))
-                continue
-            ids.append(item)
-            rows.append(row)
-        return Batch(tuple(ids), tuple(rows), tuple(values), batch.attempts), tuple(bad)
+        request, bad = self.encoder.request_of(batch.rows)
+        try:
+            body = orjson.dumps(request)
+        except orjson.JSONEncodeError as error:  # e.g. an integer beyond 64 bits
+            return Batch((), ()), tuple(ItemResult(item, error=f"bad row: {error}") for item in batch.ids)
+        if not bad:
+            return Batch(batch.ids, batch.rows, body, batch.attempts), ()
+        kept = [position for position in range(len(batch.ids)) if position not in bad]
+        return (
+            Batch(tuple(batch.ids[p] for p in kept), tuple(batch.rows[p] for p in kept), body, batch.attempts),
+            tuple(ItemResult(batch.ids[position], error=f"bad row: {reason}") for position, reason in bad.items()),
+        )
 
     async def _send(self, session: Any, batch: Batch) -> _Answer:
         import aiohttp
@@ -214,11 +247,10 @@ class V2BatchClient:
         batch, bad = self._encoded(batch)
         if not batch.ids:
             return _Answer(batch, 0, -1, b"", 0.0, None, bad)
-        body = json.dumps(self.encoder.request(list(batch.values or ())))
         sequence = self.controller.sent()
         started = time.monotonic()
         try:
-            async with session.post(self.url, data=body, headers={"Content-Type": "application/json"}) as answer:
+            async with session.post(self.url, data=batch.body, headers={"Content-Type": "application/json"}) as answer:
                 payload = await answer.read()
                 retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
                 status = answer.status
@@ -227,7 +259,7 @@ class V2BatchClient:
         return _Answer(batch, sequence, status, payload, time.monotonic() - started, retry_after, bad)
 
     def _handle(
-        self, answer: _Answer, pending: deque[Batch], on_results: Callable[[list[ItemResult], float], None]
+        self, answer: _Answer, pending: _BatchQueue, on_results: Callable[[list[ItemResult], float], None]
     ) -> None:
         batch = answer.batch
         if answer.bad_rows:
@@ -236,8 +268,8 @@ class V2BatchClient:
             return
         if answer.status == 200:
             try:
-                outputs = split_outputs(json.loads(answer.body), len(batch.ids))
-            except (ValueError, TypeError) as error:
+                outputs = split_outputs(orjson.loads(answer.body), len(batch.ids))
+            except (ValueError, TypeError, AttributeError) as error:
                 on_results([ItemResult(item, error=f"unreadable answer: {error}") for item in batch.ids], 0.0)
                 return
             self.controller.on_answer(answer.sequence, answer.latency_s)
@@ -252,15 +284,13 @@ class V2BatchClient:
             if answer.status not in OVERLOAD:
                 # A broken answer is not overload, but give the server a moment before the same rows again.
                 self.controller.paused_until = max(self.controller.paused_until, time.monotonic() + 0.05)
-            pending.appendleft(batch.retried())
+            pending.push_front(batch.retried())
             return
         if answer.status not in OVERLOAD and answer.status != 0 and len(batch.ids) > 1:
             # A bad row spoils its whole request (4xx, or a model that fails with 5xx): halve until the bad
             # rows stand alone. Halves of a batch that kept failing get one try each.
-            for half in reversed(batch.halves()):
-                pending.appendleft(
-                    half if not retry else Batch(half.ids, half.rows, half.values, self.max_attempts - 1)
-                )
+            for half in reversed(batch.halves(self.max_attempts - 1 if retry else 0)):
+                pending.push_front(half)
             return
         suffix = f" after {batch.attempts + 1} attempts" if retry else ""
         on_results([ItemResult(item, error=reason + suffix) for item in batch.ids], 0.0)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 
+import orjson
+
 from batch_jobs.progress import JobCounters
 from batch_jobs.shards import ShardPlan
 from batch_jobs.uris import Storage
@@ -50,12 +52,9 @@ def progress_key(index: int) -> str:
     return f"progress/{part_name(index)}.json"
 
 
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
-
-
 def jsonl(records: list[dict[str, object]]) -> bytes:
-    """Records as JSON lines."""
-    return "".join([_COMPACT.encode(record) + "\n" for record in records]).encode()
+    """Records as JSON lines (orjson: a shard writes one line per item, so the encoder's speed counts)."""
+    return b"".join([orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE) for record in records])
 
 
 class OutputLocation:

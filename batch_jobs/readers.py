@@ -131,3 +131,19 @@ def read_rows(storage: Storage, file: InputFile) -> list[Row]:
             f"{storage.uri} {file.key} is not readable as {file.format}: {error}",
             hint="check the file or pass the right input format",
         ) from error
+
+
+class RowCache:
+    """The rows of the input file read last: consecutive shards mostly read the same file."""
+
+    def __init__(self, storage: Storage) -> None:
+        """Read from ``storage``."""
+        self.storage = storage
+        self.key: str | None = None
+        self.rows: list[Row] = []
+
+    def rows_of(self, file: InputFile) -> list[Row]:
+        """Every row of ``file`` (read again only when another file was read since)."""
+        if self.key != file.key:
+            self.rows, self.key = read_rows(self.storage, file), file.key
+        return self.rows

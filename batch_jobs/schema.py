@@ -11,8 +11,10 @@ Each later row is checked the same way; a row that does not fit becomes a per-it
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,25 +71,33 @@ _NUMBER_TYPES = frozenset({int, float, bool})
 _TEXT_TYPES = frozenset({str})
 
 
-def _check_value(value: Any, field: ModelInput) -> list[Any]:
-    """The row's values for ``field`` as a flat list, or ``ValueError`` naming what is wrong.
+class _FieldCheck:
+    """The checks of one model input, worked out once: they run for every item of a job."""
 
-    Runs for every item of a job, so the checks are set operations on the values' exact types.
-    """
-    flat = value if type(value) is list else [value]
-    types = set(map(type, flat))
-    if list in types:
-        # Nested lists (a [-1, 2, 2] input written as rows of rows) are flattened.
-        flat = _flatten(flat)
+    def __init__(self, field: ModelInput) -> None:
+        self.field = field
+        self.width = field.row_width
+        numeric = field.datatype in _NUMERIC
+        self.allowed = _NUMBER_TYPES if numeric else _TEXT_TYPES
+        self.kind = field.datatype if numeric else f"{field.datatype} (text)"
+
+    def __call__(self, value: Any) -> list[Any]:
+        """The row's values for the input as a flat list, or ``ValueError`` naming what is wrong.
+
+        The checks are set operations on the values' exact types.
+        """
+        flat = value if type(value) is list else [value]
         types = set(map(type, flat))
-    if len(flat) != field.row_width:
-        raise ValueError(f"{field.name} needs {field.row_width} value(s) per row, got {len(flat)}")
-    numeric = field.datatype in _NUMERIC
-    if not types <= (_NUMBER_TYPES if numeric else _TEXT_TYPES):
-        bad = next(item for item in flat if type(item) not in (_NUMBER_TYPES if numeric else _TEXT_TYPES))
-        kind = field.datatype if numeric else f"{field.datatype} (text)"
-        raise ValueError(f"{field.name} is {kind} but the row holds {bad!r}")
-    return flat
+        if list in types:
+            # Nested lists (a [-1, 2, 2] input written as rows of rows) are flattened.
+            flat = _flatten(flat)
+            types = set(map(type, flat))
+        if len(flat) != self.width:
+            raise ValueError(f"{self.field.name} needs {self.width} value(s) per row, got {len(flat)}")
+        if not types <= self.allowed:
+            bad = next(item for item in flat if type(item) not in self.allowed)
+            raise ValueError(f"{self.field.name} is {self.kind} but the row holds {bad!r}")
+        return flat
 
 
 def _flatten(values: list[Any]) -> list[Any]:
@@ -106,6 +116,7 @@ class RowEncoder:
         self.mode = mode
         self.columns = columns
         self._pick = operator.itemgetter(*columns) if len(columns) > 1 else None
+        self._checks = tuple(_FieldCheck(field) for field in metadata.inputs)
 
     def values(self, row: dict[str, Any]) -> list[list[Any]]:
         """The row's flat values per model input.
@@ -120,21 +131,59 @@ class RowEncoder:
                 picked = ()
             if len(picked) != len(self.columns) or len(row) != len(self.columns):
                 raise ValueError(f"row has columns {sorted(row)}, expected {list(self.columns)}")
-            return [_check_value(list(picked), self.metadata.inputs[0])]
+            return [self._checks[0](list(picked))]
         missing = [field.name for field in self.metadata.inputs if field.name not in row]
         if missing:
             raise ValueError(f"row lacks input(s) {missing}")
-        return [_check_value(row[field.name], field) for field in self.metadata.inputs]
+        return [check(row[check.field.name]) for check in self._checks]
 
-    def request(self, rows: list[list[list[Any]]]) -> dict[str, Any]:
-        """A V2 infer request body for rows already turned into :meth:`values`."""
-        tensors = []
-        for position, field in enumerate(self.metadata.inputs):
-            data: list[Any] = []
-            for row in rows:
-                data.extend(row[position])
-            shape = [len(rows), *field.shape[1:]] if len(field.shape) > 1 else [len(rows)]
-            tensors.append({"name": field.name, "datatype": field.datatype, "shape": shape, "data": data})
+    def request_of(self, rows: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[int, str]]:
+        """A V2 infer request body for the rows that fit the model's inputs, and why each other row does not.
+
+        Returns:
+            The request (its tensors hold the fitting rows in order) and ``{position in rows: reason}``.
+        """
+        if self._pick is not None:
+            packed = self._packed(self._pick, rows)
+            if packed is not None:
+                return self._request(packed, len(rows)), {}
+        data: list[list[Any]] = [[] for _ in self._checks]
+        bad: dict[int, str] = {}
+        for position, row in enumerate(rows):
+            try:
+                values = self.values(row)
+            except ValueError as error:
+                bad[position] = str(error)
+                continue
+            for tensor, row_values in zip(data, values, strict=True):
+                tensor.extend(row_values)
+        return self._request(data, len(rows) - len(bad)), bad
+
+    def _packed(
+        self, pick: Callable[[dict[str, Any]], tuple[Any, ...]], rows: Sequence[dict[str, Any]]
+    ) -> list[list[Any]] | None:
+        """The one tensor's data of rows of feature columns, all checked at once; ``None`` when one does not fit.
+
+        The common case of a CSV or Parquet job, where checking and copying each row in Python would cost
+        the client as much as the request itself. A row that does not fit sends the batch row by row.
+        """
+        if set(map(len, rows)) - {len(self.columns)}:
+            return None
+        try:
+            picked = list(map(pick, rows))
+        except KeyError:
+            return None
+        data = list(itertools.chain.from_iterable(picked))
+        if not set(map(type, data)) <= self._checks[0].allowed:
+            return None
+        return [data]
+
+    def _request(self, data: list[list[Any]], rows: int) -> dict[str, Any]:
+        tensors = [
+            {"name": field.name, "datatype": field.datatype, "data": values,
+             "shape": [rows, *field.shape[1:]] if len(field.shape) > 1 else [rows]}
+            for field, values in zip(self.metadata.inputs, data, strict=True)
+        ]  # fmt: skip
         return {"inputs": tensors}
 
 

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +95,10 @@ class FixedConcurrency:
     def allowed(self, now: float) -> int:
         return 0 if now < self.paused_until else self.limit
 
+    @property
+    def concurrency(self) -> int:
+        return self.limit
+
     def sent(self) -> int:
         self._sent += 1
         return self._sent
@@ -129,13 +133,13 @@ def run_client(
     aimd = AimdSettings(max_concurrency=max_concurrency, latency_tolerance=args.latency_tolerance)
     settings = JobSettings(rows_per_request=args.rows_per_request, error_budget=0.0, aimd=aimd)
     job = plan_job(input_uri, str(out), endpoint_url=endpoint, model_name=MODEL_NAME, shard_size=args.shard_size)
-    runner = shard_runner(job, endpoint_url=endpoint, model_name=MODEL_NAME, settings=settings)
+    runner = shard_runner(job, settings)
     if fixed is not None:
         runner.client.controller = FixedConcurrency(fixed)  # type: ignore[assignment]
     latencies: list[float] = []
     original = runner.client.run
 
-    def recording_run(batches: list[Batch], on_results, cancelled=lambda: False) -> None:  # type: ignore[no-untyped-def]
+    def recording_run(batches: Iterable[Batch], on_results, cancelled=lambda: False) -> None:  # type: ignore[no-untyped-def]
         def record(results: list[ItemResult], latency_s: float) -> None:
             latencies.append(latency_s)
             on_results(results, latency_s)
@@ -144,8 +148,7 @@ def run_client(
 
     runner.client.run = recording_run  # type: ignore[method-assign]
     started_at = time.monotonic()
-    for shard in job.plan.shards:
-        runner.run(shard.index)
+    runner.run(range(len(job.plan.shards)))
     seconds = time.monotonic() - started_at
     summary = summarise_job(job.output, job.plan, settings)
     measured = np.asarray(latencies) * 1000
@@ -238,7 +241,7 @@ def main() -> int:
                 )
             unloaded = next(point for point in points if point.concurrency == 1)
             peak = max(points, key=lambda point: point.rows_per_s)
-            results = []
+            results: list[ClientResult] = []
             with pinned(args.client_core):
                 for name, fixed in (("sequential", None), (f"fixed c={args.fixed_concurrency}", args.fixed_concurrency),
                                     ("adaptive (AIMD)", None)):  # fmt: skip

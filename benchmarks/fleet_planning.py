@@ -1,10 +1,11 @@
 """Packing benchmark: the shipped planner against CP-SAT's proven optimum, and the time to plan 1,000 models.
 
-Targets: GPUs used <= 1.03 x the exact optimum on every instance CP-SAT proves optimal within the time limit
-(60 s in the full run); 1,000 models planned in <= 2 s. The ratio and the speed are both measured in this run.
-The generator sizes each inventory so that the fleet fits; a refused fleet is handed to CP-SAT, which says whether
-it is proved infeasible (the generator's fault) or placeable (the planner's). Where no optimum is proven, the
-plan is compared with the best lower bound known (the planner's or CP-SAT's).
+Targets: GPUs used <= 1.03 x the exact optimum on every instance whose optimum is proven: by CP-SAT within the
+time limit (60 s in the full run), or by the plan meeting the lower bound; 1,000 models planned in <= 2 s. The
+ratio and the speed are both measured in this run. The generator sizes each inventory so that the fleet fits; a
+refused fleet is handed to CP-SAT, which says whether it is proved infeasible (the generator's fault) or placeable
+(the planner's). Where no optimum is proven, the plan is compared with the best lower bound known (the planner's
+or CP-SAT's).
 
     .venv/bin/python -m benchmarks.fleet_planning                       # 200 fleets, 60 s per exact solve
     .venv/bin/python -m benchmarks.fleet_planning --fleets 40 --exact-limit 10   # a few minutes
@@ -23,8 +24,9 @@ from gpu_planning.catalog import CATALOG
 from gpu_planning.exact import solve_exact
 from gpu_planning.fleet import Fleet, Inventory
 from gpu_planning.heuristic import plan_heuristic
-from gpu_planning.plan import plan_fleet
+from gpu_planning.plan import REFINE_MAX_REPLICAS, plan_fleet
 from gpu_planning.problem import build_problem
+from gpu_planning.refine import refine
 from serving_core.errors import InvalidInputError
 
 PRODUCTS = list(CATALOG)
@@ -98,9 +100,13 @@ def packing(fleets: int, exact_limit: float, seed: int) -> dict[str, Any]:
             continue
         planned_s = time.perf_counter() - started
         started = time.perf_counter()
-        # Started from the heuristic's plan: the optimum does not depend on the start, and a proof comes sooner.
+        # Started from the shipped planner's plan (the same, deterministic): the optimum does not depend on the
+        # start, a proof comes sooner, and CP-SAT's answer is never worse than the plan.
         problem = build_problem(fleet, inventory)
-        exact = solve_exact(problem, time_limit_s=exact_limit, workers=2, hint=plan_heuristic(problem)[0])
+        start = plan_heuristic(problem)[0]
+        if start is not None and len(plan.assignments) <= REFINE_MAX_REPLICAS:
+            start = refine(problem, start)
+        exact = solve_exact(problem, time_limit_s=exact_limit, workers=2, hint=start)
         exact_s = time.perf_counter() - started
         row = {
             "fleet": index,
@@ -114,9 +120,14 @@ def packing(fleets: int, exact_limit: float, seed: int) -> dict[str, Any]:
             "exact_s": round(exact_s, 2),
         }
         # Where no optimum is proven, the best bound known still caps how far from it the plan can be.
-        row["bound_ratio"] = round(plan.gpus_used / max(plan.lower_bound, exact.lower_bound, 1), 4)
+        bound = max(plan.lower_bound, exact.lower_bound, 1)
+        row["bound_ratio"] = round(plan.gpus_used / bound, 4)
         if exact.optimal and exact.gpus_used:
             row["ratio"] = plan.gpus_used / exact.gpus_used
+        elif plan.gpus_used == bound:
+            # The plan meets a lower bound, so it is optimal, proven without CP-SAT (which may not have loaded the
+            # model within the limit on a busy machine).
+            row["ratio"], row["proof"] = 1.0, "plan meets the lower bound"
         rows.append(row)
         print(json.dumps(row), flush=True)
     proven = [row for row in rows if "ratio" in row]
@@ -161,8 +172,9 @@ def main() -> None:
           f"(bound {fast['lower_bound']}); seconds {[round(s, 3) for s in fast['seconds']]} (target <= 2)")  # fmt: skip
     result = packing(args.fleets, args.exact_limit, args.seed)
     print(
-        f"packing: {result['instances']} fleets, {result['proven_optimal']} proven optimal within "
-        f"{args.exact_limit:g} s; within 1.03x: {result['within_1_03']}/{result['proven_optimal']}; "
+        f"packing: {result['instances']} fleets, {result['proven_optimal']} proven optimal (CP-SAT within "
+        f"{args.exact_limit:g} s or plan = lower bound); "
+        f"within 1.03x: {result['within_1_03']}/{result['proven_optimal']}; "
         f"worst ratio {result['worst_ratio']}, mean {result['mean_ratio']}; slowest plan {result['planner_s_max']} s; "
         f"refused {result['refused']}; CP-SAT better but unproven on {result['exact_better_unproven']}; "
         f"worst plan / best bound {result['worst_bound_ratio']}"

@@ -18,9 +18,11 @@ an OCI layout that already holds version 1, layered vs single layer.
 - re-push: ours again with the model unchanged (digest cache warm, confirmed by HEAD).
 
 Each command runs as its own process; peak RSS comes from ``wait4`` for that process alone, and the
-registry's CPU time from ``/proc/<pid>/stat`` around each step. Run: ``python benchmarks/image_push.py``
-(``--sizes-gib 1`` for a quick run, ``--json PATH`` to keep the numbers). Needs about 6x the largest
-size in free disk under ``--work-dir``; everything is removed afterwards.
+registry's CPU time from ``/proc/<pid>/stat`` around each step. The model files are written and
+synced to disk before any step is timed, so their writeback does not land in one tool's time.
+Run: ``python benchmarks/image_push.py`` (``--sizes-gib 1`` for a quick run, ``--json PATH`` to
+keep the numbers). Needs about 6x the largest size in free disk under ``--work-dir``; everything is
+removed afterwards.
 """
 
 from __future__ import annotations
@@ -158,6 +160,7 @@ class Bench:
         package = self.work / "package"
         package.mkdir()
         write_model(package / "model.bin", size, kind)
+        os.sync()  # write back the fresh test data now, not during whichever tool runs first
         cache = self.work / "cache"
         tag = f"{size_gib:g}g-{kind}"
         host = self.registry.host
@@ -268,6 +271,7 @@ class Bench:
         shutil.copytree(v1, v2)  # a fresh download: new inodes, cold digest cache
         write_model(v2 / f"model-{shards // 2:05d}-of-{shards:05d}.safetensors", shard, "random")
         (v2 / "config.json").write_text('{"version": 2}')
+        os.sync()
         try:
             for tool, layers in (("ours", "per-file"), ("ours single", "single")):
                 repo = "layered" if layers == "per-file" else "single"

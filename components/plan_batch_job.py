@@ -34,9 +34,12 @@ def plan_batch_job(
         Shard indexes, one ParallelFor item each.
     """
     from aiserving.steps.batch_plan import plan_batch_step
+    from batch_jobs.settings import JobParameters
 
     return plan_batch_step(
-        input_uri=input_uri, output_uri=output_uri, inference_service=inference_service, namespace=namespace,
-        endpoint_url=endpoint_url, model_name=model_name, model_uri=model_uri, input_format=input_format,
-        shard_size=shard_size,
+        JobParameters(
+            input_uri=input_uri, output_uri=output_uri, inference_service=inference_service, namespace=namespace,
+            endpoint_url=endpoint_url, model_name=model_name, model_uri=model_uri, input_format=input_format,
+            shard_size=shard_size,
+        )
     )  # fmt: skip

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -37,7 +38,7 @@ class _GpuState:
     slices: int = 0
 
 
-class _State:
+class State:
     """GPU and node modes and quota use, with ``unplace`` so a model's partial placement can be taken back."""
 
     def __init__(self, problem: Problem) -> None:
@@ -50,10 +51,12 @@ class _State:
         self.open: dict[int, None] = {}
 
     def quota_left(self, namespace: str, resource: str) -> bool:
+        """Whether ``namespace`` may take one more ``resource``."""
         limit = self.problem.quota(namespace, resource)
         return limit is None or self.quota_used[namespace, resource] < limit
 
     def fits(self, gpu: int, unit: Unit, need: int) -> bool:
+        """Whether one more replica of ``need`` MiB in ``unit`` fits ``gpu`` (its mode, its node's, its room)."""
         info, state = self.problem.gpus[gpu], self.gpus[gpu]
         node_mode = self.node_mode.get(self.node_of[gpu])
         if unit.kind == "time-sliced":
@@ -79,6 +82,7 @@ class _State:
         return mig_placement(info.product, [*state.profiles, unit.profile.name]) is not None
 
     def place(self, gpu: int, unit: Unit, need: int, namespace: str) -> None:
+        """Put one replica on ``gpu`` (unchecked: call :meth:`fits` first)."""
         state = self.gpus[gpu]
         state.mode = unit.kind
         self.node_mode[self.node_of[gpu]] = "time-sliced" if unit.kind == "time-sliced" else "exclusive"
@@ -96,6 +100,7 @@ class _State:
             self.open.pop(gpu, None)
 
     def unplace(self, gpu: int, unit: Unit, need: int, namespace: str) -> None:
+        """Take one replica placed with :meth:`place` off ``gpu``."""
         state, node = self.gpus[gpu], self.node_of[gpu]
         self.quota_used[namespace, unit.resource] -= 1
         if unit.profile is not None:
@@ -114,6 +119,7 @@ class _State:
             self.node_mode.pop(node, None)
 
     def fullness(self, gpu: int) -> float:
+        """The larger of the parts of ``gpu`` its shared units take (0 for a whole or unused GPU)."""
         state, product = self.gpus[gpu], self.problem.gpus[gpu].product
         if state.mode == "time-sliced":
             return max(state.shared_mib / product.memory_mib, state.shares / product.max_time_slices)
@@ -174,7 +180,7 @@ def plan_heuristic(problem: Problem) -> tuple[Solution | None, dict[str, str]]:
     replicas = sum(model.replicas for model in problem.fleet.models)
     best: Solution | None = None
     first_failures: dict[str, str] | None = None
-    ranking = _rank(problem)
+    ranking = rank(problem)
     for strategy in strategies_for(replicas):
         state, solution, failures = _first_fit_decreasing(problem, ranking, strategy)
         if first_failures is None:
@@ -193,7 +199,7 @@ def used_gpus(solution: Solution) -> int:
 
 
 @dataclass(frozen=True)
-class _Ranking:
+class Ranking:
     """Per model: its resources, the one taking the smallest part of a GPU first, and that smallest part."""
 
     resources: list[list[str]]
@@ -205,7 +211,8 @@ class _Ranking:
         return self.mig_first if strategy.units == "mig-first" else self.resources
 
 
-def _rank(problem: Problem) -> _Ranking:
+def rank(problem: Problem) -> Ranking:
+    """Each model's resources, the one taking the smallest part of a GPU first."""
     ranked: list[list[str]] = []
     smallest: list[float] = []
     for m, model in enumerate(problem.fleet.models):
@@ -220,12 +227,12 @@ def _rank(problem: Problem) -> _Ranking:
         smallest.append(min(fraction.values()))
     # A stable sort keeps the smallest-part order within MIG units and within the others.
     mig_first = [sorted(resources, key=lambda resource: not resource.startswith(MIG_PREFIX)) for resources in ranked]
-    return _Ranking(ranked, mig_first, smallest)
+    return Ranking(ranked, mig_first, smallest)
 
 
 def _first_fit_decreasing(
-    problem: Problem, ranking: _Ranking, strategy: Strategy
-) -> tuple[_State, Solution, dict[str, str]]:
+    problem: Problem, ranking: Ranking, strategy: Strategy
+) -> tuple[State, Solution, dict[str, str]]:
     models, ranked, smallest = problem.fleet.models, ranking.order(strategy), ranking.smallest
     rng = random.Random(strategy.seed)
     jitter = [rng.uniform(0.7, 1.3) if strategy.seed else 1.0 for _ in models]
@@ -233,7 +240,7 @@ def _first_fit_decreasing(
         order = sorted(range(len(models)), key=lambda m: (-models[m].memory_mib * jitter[m], -models[m].replicas, m))
     else:
         order = sorted(range(len(models)), key=lambda m: (-smallest[m] * jitter[m], -models[m].memory_mib, m))
-    state = _State(problem)
+    state = State(problem)
     solution: Solution = [[] for _ in models]
     failures: dict[str, str] = {}
     for m in order:
@@ -250,7 +257,7 @@ def _first_fit_decreasing(
     return state, solution, failures
 
 
-def _best_open(state: _State, m: int, resource: str) -> tuple[int, Unit] | None:
+def best_open(state: State, m: int, resource: str) -> tuple[int, Unit] | None:
     """The fullest GPU in use where one more replica of model ``m`` in ``resource`` fits (best fit)."""
     model, per_node = state.problem.fleet.models[m], state.problem.node_options[m]
     best: tuple[float, int, Unit] | None = None
@@ -262,7 +269,7 @@ def _best_open(state: _State, m: int, resource: str) -> tuple[int, Unit] | None:
     return None if best is None else (best[1], best[2])
 
 
-def _place_replicas(problem: Problem, state: _State, m: int, resource: str, fresh: str) -> list[tuple[int, Unit]]:
+def _place_replicas(problem: Problem, state: State, m: int, resource: str, fresh: str) -> list[tuple[int, Unit]]:
     """Place the model's replicas in ``resource`` units one by one; fewer come back when the GPUs run out."""
     model = problem.fleet.models[m]
     need, namespace = model.memory_mib, model.namespace
@@ -270,7 +277,7 @@ def _place_replicas(problem: Problem, state: _State, m: int, resource: str, fres
     for _ in range(model.replicas):
         if not state.quota_left(namespace, resource):
             return placed
-        best = _best_open(state, m, resource) or _fresh_gpu(problem, state, m, resource, fresh)
+        best = best_open(state, m, resource) or fresh_gpu(problem, state, m, resource, fresh)
         if best is None:
             return placed
         gpu, unit = best
@@ -279,7 +286,7 @@ def _place_replicas(problem: Problem, state: _State, m: int, resource: str, fres
     return placed
 
 
-def _fresh_gpu(problem: Problem, state: _State, m: int, resource: str, fresh: str) -> tuple[int, Unit] | None:
+def fresh_gpu(problem: Problem, state: State, m: int, resource: str, fresh: str) -> tuple[int, Unit] | None:
     """An unused GPU for the unit: the tightest fit or the roomiest; smaller GPUs first on ties, then by index.
 
     A whole GPU is always the tightest fit: a GPU no one else may share is best the smallest that holds it.
@@ -305,7 +312,7 @@ def _fresh_gpu(problem: Problem, state: _State, m: int, resource: str, fresh: st
 
 
 def _empty_gpus(
-    problem: Problem, resources: list[list[str]], smallest: list[float], state: _State, solution: Solution
+    problem: Problem, resources: list[list[str]], smallest: list[float], state: State, solution: Solution
 ) -> None:
     """Free shared GPUs, least full first, by moving the models on them into the other GPUs in use.
 
@@ -327,7 +334,7 @@ def _empty_gpus(
                 state.unplace(gpu, unit, models[m].memory_mib, models[m].namespace)
         moved: dict[int, list[tuple[int, Unit]]] = {}
         for m in movers:
-            relocated = _relocate(problem, state, m, resources[m])
+            relocated = place_replicas(problem, state, m, resources[m])
             if relocated is None:
                 break
             moved[m] = relocated
@@ -347,13 +354,23 @@ def _empty_gpus(
             solution[m] = placed
 
 
-def _relocate(problem: Problem, state: _State, m: int, resources: list[str]) -> list[tuple[int, Unit]] | None:
-    """Place all of model ``m``'s replicas into GPUs already in use, in the first resource where they all fit."""
+def place_replicas(
+    problem: Problem,
+    state: State,
+    m: int,
+    resources: list[str],
+    fallback: Callable[[str], tuple[int, Unit] | None] | None = None,
+) -> list[tuple[int, Unit]] | None:
+    """Place all of model ``m``'s replicas in the first resource where they all fit.
+
+    They go into GPUs already in use, or where ``fallback(resource)`` says when none has room. None, with
+    nothing placed, when no resource takes them all.
+    """
     model = problem.fleet.models[m]
     for resource in resources:
         placed: list[tuple[int, Unit]] = []
         while len(placed) < model.replicas and state.quota_left(model.namespace, resource):
-            target = _best_open(state, m, resource)
+            target = best_open(state, m, resource) or (fallback(resource) if fallback else None)
             if target is None:
                 break
             state.place(*target, model.memory_mib, model.namespace)
@@ -365,7 +382,7 @@ def _relocate(problem: Problem, state: _State, m: int, resources: list[str]) -> 
     return None
 
 
-def _why_not(problem: Problem, state: _State, m: int, resources: list[str]) -> str:
+def _why_not(problem: Problem, state: State, m: int, resources: list[str]) -> str:
     model = problem.fleet.models[m]
     reasons = []
     for resource in resources:

@@ -8,6 +8,10 @@ caller never waits, and a steady crowd is not split into a batch of one and the 
 When a merged batch fails, each of its callers is retried alone, so one caller's bad rows
 fail only that caller (with 500) and never its neighbours. Once :meth:`AdaptiveBatcher.drain`
 begins, new callers get :class:`DrainingError`; drain returns when the queued work is done.
+
+Predict runs in a thread of its own, so the event loop keeps receiving the next batch while it
+runs; or, with ``predict_on_loop``, on the event loop itself (what KServe does with a synchronous
+``predict``), which is cheaper when every call holds one request: see :class:`AdaptiveBatcher`.
 """
 
 from __future__ import annotations
@@ -59,11 +63,20 @@ class AdaptiveBatcher:
         metrics: ServingMetrics,
         pending_arrivals: Callable[[], int] = lambda: 0,
         executor: concurrent.futures.Executor | None = None,
+        predict_on_loop: bool = False,
     ) -> None:
         """Batch calls to ``predict(arrays, rows) -> output arrays`` (run in ``executor``, a thread by default).
 
         ``pending_arrivals`` tells how many requests are being received but are not queued yet;
         while it is zero the batcher does not wait for more callers.
+
+        ``predict_on_loop`` runs ``predict`` on the event loop instead, yielding to it after each
+        call so responses go out and new requests are read between predicts. Without batching that
+        is faster: a predict thread competes with the event loop for the GIL on every request
+        (sklearn, torch and numpy release and retake it many times per call), which cost a 1-row
+        RandomForest predict about 1 ms of extra CPU on one core (``benchmarks/serving.py``,
+        docs/performance.md). The event loop then answers nothing else (health, metrics) while a
+        predict runs.
         """
         if max_batch_size < 1:
             raise InvalidInputError(f"max batch size must be at least 1, got {max_batch_size}")
@@ -74,6 +87,7 @@ class AdaptiveBatcher:
         self._max_latency_s = max_latency_s
         self._metrics = metrics
         self._pending_arrivals = pending_arrivals
+        self._predict_on_loop = predict_on_loop
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="predict")
         # A deque and one wake-up future: asyncio.Queue with wait_for costs a task per wait.
         self._queue: collections.deque[_Pending] = collections.deque()
@@ -173,6 +187,8 @@ class AdaptiveBatcher:
                 groups.setdefault(pending.stack_key, []).append(pending)
             for group in groups.values():
                 await self._execute(group)
+            if self._predict_on_loop:
+                await asyncio.sleep(0)  # the answered callers run (and new requests are read) before the next predict
             self._busy = False
             if self._drained is not None and not self._drained.done() and self._idle():
                 self._drained.set_result(None)
@@ -207,6 +223,8 @@ class AdaptiveBatcher:
             pending.future.set_result(outputs)
 
     async def _run_predict(self, arrays: Arrays, rows: int) -> Arrays:
+        if self._predict_on_loop:
+            return self._predict(arrays, rows)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._predict, arrays, rows)
 

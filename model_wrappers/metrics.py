@@ -6,6 +6,7 @@ latency histograms.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 from typing import Any
 
@@ -96,6 +97,7 @@ class ServingMetrics:
             registry=registry,
         )
         self._classes_seen: set[str] = set()
+        self._class_series: dict[str, Any] = {}  # labelled children, as for requests
         # Series exist at zero from the start: Prometheus cannot see what a counter held before its first
         # scrape, so a 500 series born mid-window would lose its first errors from every increase().
         for protocol, codes in _INITIAL_CODES.items():
@@ -132,15 +134,19 @@ class ServingMetrics:
 
     def count_classes(self, labels: np.ndarray[Any, Any]) -> None:
         """Count predicted class labels (one per row)."""
-        values, counts = np.unique(labels.astype(str), return_counts=True)
-        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+        # collections.Counter, not np.unique (a sort): this runs once per predict, a few rows a call without batching.
+        counts = collections.Counter(labels.astype(str).ravel().tolist())
+        for value in sorted(counts):
             label = value
             if label not in self._classes_seen:
                 if len(self._classes_seen) >= MAX_PREDICTION_CLASSES:
                     label = OTHER_CLASS
                 else:
                     self._classes_seen.add(label)
-            self.predictions.labels(self.model_name, label).inc(count)
+            series = self._class_series.get(label)
+            if series is None:
+                series = self._class_series[label] = self.predictions.labels(self.model_name, label)
+            series.inc(counts[value])
 
 
 def is_class_output(array: np.ndarray[Any, Any]) -> bool:

@@ -102,6 +102,8 @@ class MlflowPyfuncModel(kserve.Model):  # type: ignore[misc]
             max_latency_s=max_latency_s,
             metrics=metrics,
             pending_arrivals=lambda: arrivals.arriving,
+            # Without batching every predict holds one request: a predict thread would only add GIL hand-offs.
+            predict_on_loop=max_batch_size == 1,
         )
         self._loaded: LoadedModel | None = None
         self._load_started = threading.Event()

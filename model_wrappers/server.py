@@ -36,6 +36,7 @@ from typing import Any
 import grpc
 import kserve
 import uvicorn
+import uvloop
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from grpc import aio
@@ -48,6 +49,7 @@ from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from model_wrappers.fast_path import FastInferenceRoute
 from model_wrappers.instrumentation import ArrivalTracker, GrpcInstrumentation, RestInstrumentation
@@ -83,7 +85,8 @@ def _listen_http(port: int, backlog: int) -> socket.socket:
     The protocol is named (``IPPROTO_TCP``, not ``socket.create_server``'s 0) because asyncio turns
     Nagle's algorithm off only on accepted sockets whose protocol says TCP. With Nagle on, uvicorn's
     two writes per response (headers, then body) wait for the client's delayed ACK: about 40 ms per
-    request on a keep-alive connection (measured with ``benchmarks/serving.py``).
+    request on a keep-alive connection (measured with ``benchmarks/serving.py``). uvloop, which the server
+    runs on, turns Nagle off on every TCP socket; the named protocol keeps asyncio's loop right too.
     """
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
@@ -97,6 +100,11 @@ def _listen_http(port: int, backlog: int) -> socket.socket:
             f"cannot listen on HTTP port {port}: {error}", hint="pick a free port, or --port 0 for any free one"
         ) from error
     return listener
+
+
+def _forwarded_allow_ips() -> str:
+    """Which proxies' X-Forwarded-For/Proto to trust: uvicorn's own default and environment variable."""
+    return os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 
 def kserve_application(rest: RESTServer, model: MlflowPyfuncModel) -> FastAPI:
@@ -228,15 +236,24 @@ class WrapperServer:
         kserve_rest = RESTServer(
             FASTAPI_APP_IMPORT_STRING, dataplane, repository, settings.http_port, grace_period=settings.grace_period_s
         )
+        # uvicorn's X-Forwarded-* handling, which it would put in front of every request (parsing the trusted
+        # addresses each time), goes around KServe's routes only: the lean route never reads the client address.
+        # (Any: uvicorn and FastAPI type the same ASGI calls differently.)
+        kserve_app_any: Any = kserve_application(kserve_rest, self.model)
+        kserve_routes: Any = ProxyHeadersMiddleware(kserve_app_any, trusted_hosts=_forwarded_allow_ips())
         # In front of the FastAPI app, not inside it: FastAPI matches routes (and KServe times every
         # request) before any middleware runs, which costs more than a batched predict row.
-        lean_route = FastInferenceRoute(kserve_application(kserve_rest, self.model), model=self.model)
+        lean_route = FastInferenceRoute(kserve_routes, model=self.model)
         self._http = uvicorn.Server(
             uvicorn.Config(
                 RestInstrumentation(lean_route, metrics=self.metrics, arrivals=self.arrivals),
                 log_config=None,  # logging is configured by our entry point and KServe, not uvicorn
+                # Off, not just filtered (run() quiets the logger): uvicorn formats the client address and
+                # path for every access log call before the logger's level is checked.
+                access_log=False,
                 timeout_graceful_shutdown=settings.grace_period_s,
                 timeout_keep_alive=_KEEP_ALIVE_S,
+                proxy_headers=False,  # kserve_routes has it
             )
         )
         self._grpc = (
@@ -261,7 +278,9 @@ class WrapperServer:
         for per_request_logger in ("kserve.trace", "uvicorn.access"):
             logging.getLogger(per_request_logger).setLevel(logging.WARNING)
         import_frameworks(self.settings.model_dir)
-        asyncio.run(self._serve())
+        # uvloop, on which KServe's own server runs (KServe's uvicorn[standard] installs it): its event loop,
+        # transports and timers are C, where asyncio's run Python code for every request.
+        uvloop.run(self._serve())
 
     def _request_stop(self, signum: int, frame: FrameType | None) -> None:
         logger.info("signal %d: draining, then stopping", signum)

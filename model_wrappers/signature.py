@@ -15,6 +15,9 @@ import numpy as np
 
 from serving_core.dtypes import by_numpy, mlflow_column_dtype
 
+# Every response asks for its outputs' datatypes; the table lookup (dtype names) costs more than a 1-row encode.
+_V2_DATATYPES: dict[np.dtype[Any], str] = {}
+
 
 def v2_datatype(dtype: np.dtype[Any]) -> str:
     """The V2 datatype name of a numpy dtype; text, bytes, objects and datetimes are ``BYTES``.
@@ -22,10 +25,12 @@ def v2_datatype(dtype: np.dtype[Any]) -> str:
     Raises:
         UnsupportedError: the dtype has no V2 datatype (complex, timedelta, ...).
     """
-    # The wrapper sends datetimes as ISO-8601 strings (see encode), so they need no entry of their own.
-    if dtype.kind == "M":
-        return "BYTES"
-    return by_numpy(dtype, where="the tensor").v2
+    datatype = _V2_DATATYPES.get(dtype)
+    if datatype is None:
+        # The wrapper sends datetimes as ISO-8601 strings (see encode), so they need no entry of their own.
+        datatype = "BYTES" if dtype.kind == "M" else by_numpy(dtype, where="the tensor").v2
+        _V2_DATATYPES[dtype] = datatype
+    return datatype
 
 
 class InputKind(enum.Enum):

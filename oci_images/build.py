@@ -15,6 +15,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +40,7 @@ from oci_images.layer import LayerPlan, scan_tree
 from oci_images.layering import DEFAULT_THRESHOLD, LayerMode, layer_settings, plan_layers
 from oci_images.oci_layout import OciLayoutStore
 from oci_images.progress import Progress
-from oci_images.push import LayerPusher, PushedLayer
+from oci_images.push import CONCURRENCY, LayerPusher, PushedLayer
 from oci_images.reference import ImageReference, LayoutReference, RegistryReference, parse_reference
 from oci_images.registry import DEFAULT_TIMEOUT_S, RegistryClient
 from oci_images.stores import ImageStore, RegistryStore
@@ -448,12 +449,11 @@ def _mount_sources(
 def _push_config_and_manifest(target: ImageStore, appended: AppendedImage, tag: str | None) -> str:
     """Config blob, a HEAD of every blob, then the manifest: a tag only ever names a complete image."""
     if not target.has_blob(appended.config_digest):
-        target.write_blob([appended.config], _constant(appended.config_digest))
-    missing = [
-        descriptor["digest"]
-        for descriptor in [*appended.layers, {"digest": appended.config_digest}]
-        if not target.has_blob(descriptor["digest"])
-    ]
+        target.write_blob([appended.config], _constant(appended.config_digest), len(appended.config))
+    digests = [descriptor["digest"] for descriptor in [*appended.layers, {"digest": appended.config_digest}]]
+    with ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="check-blob") as pool:
+        present = list(pool.map(target.has_blob, digests))
+    missing = [digest for digest, found in zip(digests, present, strict=True) if not found]
     if missing:
         raise ConflictError(
             f"{target.name} lost blobs {', '.join(missing)} before the manifest was pushed; no tag was set",
@@ -481,7 +481,7 @@ def _bring_base_layers(
         else:
             progress = Progress(f"copying base layer {digest[:19]}", size, enabled=show_progress)
             chunks = _verified(base.store.read_blob(digest), digest)
-            target.write_blob(progress.wrap(chunks), _constant(digest))
+            target.write_blob(progress.wrap(chunks), _constant(digest), size)
             progress.finish()
             statuses.append(BaseLayerStatus(digest, size, "copied"))
     return statuses

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ class OciLayoutStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path.absolute()
+        self._layout_lock = threading.Lock()  # layers are written from several threads at once
 
     @property
     def name(self) -> str:
@@ -55,10 +57,15 @@ class OciLayoutStore:
             )
 
     def _ensure_layout(self) -> None:
-        self.check_writable()
-        (self.path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-        if not (self.path / LAYOUT_FILE).is_file():
-            _atomic_write(self.path / LAYOUT_FILE, json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+        with self._layout_lock:
+            if (self.path / LAYOUT_FILE).is_file() and (self.path / "blobs" / "sha256").is_dir():
+                return
+            self.check_writable()
+            # The marker file first: from then on the directory is a layout to any other writer.
+            self.path.mkdir(parents=True, exist_ok=True)
+            if not (self.path / LAYOUT_FILE).is_file():
+                _atomic_write(self.path / LAYOUT_FILE, json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+            (self.path / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
 
     def has_blob(self, digest: str) -> bool:
         """True when ``blobs/sha256/<hex>`` exists."""
@@ -79,8 +86,8 @@ class OciLayoutStore:
             raise NotFoundError(f"{self.name} has no blob {digest}", hint="the layout is incomplete; rebuild it")
         return _read_file(path)
 
-    def write_blob(self, chunks: Iterable[bytes], digest: DigestSupplier) -> None:
-        """Write to a temporary file, then rename it to its digest."""
+    def write_blob(self, chunks: Iterable[bytes], digest: DigestSupplier, size: int | None = None) -> None:
+        """Write to a temporary file, then rename it to its digest (``size`` is not needed here)."""
         self._ensure_layout()
         directory = self.path / "blobs" / "sha256"
         handle, temporary = tempfile.mkstemp(prefix=".upload-", dir=directory)

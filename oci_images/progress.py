@@ -38,6 +38,11 @@ class Progress:
                 self._draw()
             yield chunk
 
+    def expect(self, size: int) -> None:
+        """Add ``size`` bytes about to be sent to the total (uploads start one by one)."""
+        with self._lock:
+            self.total = (self.total or 0) + size
+
     def skip(self, size: int) -> None:
         """Count ``size`` bytes that were not sent because the target already has them."""
         with self._lock:

@@ -1,21 +1,24 @@
 """Push the planned model layers: skip what the target already has, upload the rest concurrently.
 
-For each layer the digest comes from the digest cache (these exact files were built before),
-or from hashing the files first, or from the upload itself:
+Every layer goes through its own pipeline, :data:`CONCURRENCY` layers at a time, so that the
+upload of one layer overlaps the hashing of the others:
 
-- **Known digest**: ``HEAD`` in the target; when missing, a cross-repository mount from the
-  base repository, the ``--mount-from`` repositories and the repositories the cache remembers
-  the blob in; only then an upload.
+- **Known digest** (the digest cache has these exact files): ``HEAD`` in the target; when
+  missing, a cross-repository mount from the base repository, the ``--mount-from`` repositories
+  and the repositories the cache remembers the blob in; only then an upload.
 - **Unknown digest, target may share blobs** (it holds earlier images, or there are mount
-  sources): the files are hashed first, all layers at once, so that unchanged shards of an
-  earlier version are skipped at the cost of one read instead of an upload.
+  sources): the layer is hashed first, then treated as known, so an unchanged shard of an
+  earlier version costs one read instead of an upload. The upload of a changed layer starts
+  as soon as its own hash is done, while the next layers are still being hashed.
 - **Unknown digest, nothing to share with** (a new repository): the layer is uploaded in the
-  same pass that hashes it, reading the model once.
+  same pass that hashes it, reading the model once; the digest is only needed for the final
+  ``PUT ?digest=`` that commits the upload.
 
-Uploads run :data:`CONCURRENCY` at a time. Each one reads and hashes in its own thread up to
-:data:`READ_AHEAD` chunks ahead of the socket, so reading, hashing and sending overlap
-(hashlib, file reads and socket writes all release the GIL). Memory is bounded by
-``CONCURRENCY x (READ_AHEAD + 2)`` chunks of 1 MiB.
+An upload reads and hashes in its own thread up to :data:`READ_AHEAD` chunks ahead of the
+socket, so reading, hashing and sending overlap (hashlib, file reads and socket writes all
+release the GIL). An uncompressed layer's size is known from the plan, so it is sent with a
+``Content-Length`` rather than chunked encoding, which would copy every chunk once more.
+Memory is bounded by ``CONCURRENCY x (READ_AHEAD + 2)`` chunks of 1 MiB.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, CancelledError, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Literal
 
@@ -94,6 +97,8 @@ class LayerPusher:
         self.mount_sources = mount_sources
         self.progress = progress
         self.dry_run = dry_run
+        self._lock = threading.Lock()
+        self._abort = threading.Event()
 
     def push(self, planned: list[PlannedLayer], *, share_likely: bool) -> list[PushedLayer]:
         """Push every layer; return them in plan order.
@@ -106,56 +111,77 @@ class LayerPusher:
             ConflictError: a file changed while it was read.
         """
         fingerprints = [layer.content.fingerprint(self.compression) for layer in planned]
-        known: dict[int, CachedLayer] = {}
-        for index, fingerprint in enumerate(fingerprints):
-            cached = self.cache.get(fingerprint)
-            if cached is not None:
-                known[index] = cached
-        unknown = [index for index in range(len(planned)) if index not in known]
-        if unknown and (share_likely or self.dry_run):
-            for index, layer in zip(unknown, self._hash_all([planned[index] for index in unknown]), strict=True):
-                known[index] = layer
-                self.cache.put(fingerprints[index], layer)
-
-        results: dict[int, PushedLayer] = {}
-        to_upload: list[int] = []
-        for index, layer in known.items():
-            found = self._find(layer.digest)
-            if found is None:
-                to_upload.append(index)
-                continue
-            outcome, source = found
-            results[index] = PushedLayer(planned[index], layer, outcome, source)
-            self.progress.skip(planned[index].file_bytes)
-        to_upload += [index for index in unknown if index not in known]
-
+        known = [self.cache.get(fingerprint) for fingerprint in fingerprints]
+        hash_first = share_likely or self.dry_run
+        if self.compression == "none" and not self.dry_run:
+            self.progress.total = 0  # grows as uploads start: skipped layers never count
+        self._abort.clear()
+        with ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="push-layer") as pool:
+            futures = [
+                pool.submit(self._bring, layer, cached, fingerprint, hash_first=hash_first)
+                for layer, cached, fingerprint in zip(planned, known, fingerprints, strict=True)
+            ]
+            _, unfinished = wait(futures, return_when=FIRST_EXCEPTION)
+            if unfinished:  # a layer failed: start no new hash or upload, let running ones end
+                self._abort.set()
+                for future in unfinished:
+                    future.cancel()
+        failures = [
+            error
+            for future in futures
+            if not future.cancelled() and (error := future.exception()) and not isinstance(error, CancelledError)
+        ]
+        if failures:
+            raise failures[0]
+        pushed = [future.result() for future in futures]
         if self.dry_run:
-            for index in to_upload:
-                results[index] = PushedLayer(planned[index], known[index], "would upload")
-            return [results[index] for index in range(len(planned))]
-
-        self.progress.total = (
-            sum(planned[index].content.tar_size for index in to_upload) if self.compression == "none" else None
-        )
-        for index, layer in self._upload_all([planned[index] for index in to_upload], known, to_upload):
-            if index not in known:
-                self.cache.put(fingerprints[index], layer)
-            elif layer.digest != known[index].digest:
-                raise ConflictError(
-                    f"layer {planned[index].description} read back as {layer.digest}, not {known[index].digest}",
-                    hint="do not modify the package while building; run the build again",
-                )
-            results[index] = PushedLayer(planned[index], layer, "uploaded")
+            return pushed
         self.progress.finish()
-        pushed = [results[index] for index in range(len(planned))]
         self.cache.remember([item.layer.digest for item in pushed], self.target.name)
         return pushed
+
+    def _bring(
+        self, planned: PlannedLayer, known: CachedLayer | None, fingerprint: str, *, hash_first: bool
+    ) -> PushedLayer:
+        """One layer's pipeline: hash (when worth it), HEAD or mount, else upload."""
+        if known is None and hash_first:
+            self._check_not_aborted()
+            known = self._hash_one(planned)
+            self._remember_layer(fingerprint, known)
+        if known is not None:
+            found = self._find(known.digest)
+            if found is not None:
+                outcome, source = found
+                self.progress.skip(planned.file_bytes)
+                return PushedLayer(planned, known, outcome, source)
+            if self.dry_run:
+                return PushedLayer(planned, known, "would upload")
+        self._check_not_aborted()
+        layer = self._upload_one(planned)
+        if known is None:
+            self._remember_layer(fingerprint, layer)
+        elif layer.digest != known.digest:
+            raise ConflictError(
+                f"layer {planned.description} read back as {layer.digest}, not {known.digest}",
+                hint="do not modify the package while building; run the build again",
+            )
+        return PushedLayer(planned, layer, "uploaded")
+
+    def _check_not_aborted(self) -> None:
+        if self._abort.is_set():
+            raise CancelledError("another layer failed")
+
+    def _remember_layer(self, fingerprint: str, layer: CachedLayer) -> None:
+        with self._lock:
+            self.cache.put(fingerprint, layer)
 
     def _find(self, digest: str) -> tuple[Outcome, str | None] | None:
         """Where the target gets this blob without an upload: already there, or mounted from a source."""
         if self.target.has_blob(digest):
             return "present", None
-        for source in self.mount_sources(digest):
+        with self._lock:  # the sources come from the cache and open registry stores: one thread at a time
+            sources = self.mount_sources(digest)
+        for source in sources:
             if self.dry_run:
                 if source.has_blob(digest):
                     return "would mount", source.name
@@ -164,37 +190,19 @@ class LayerPusher:
                 return "mounted", source.name
         return None
 
-    def _hash_all(self, planned: list[PlannedLayer]) -> list[CachedLayer]:
-        """Read and hash layers in parallel (hashlib releases the GIL), in plan order."""
-        with ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="hash-layer") as pool:
-            return list(pool.map(self._hash_one, planned))
-
     def _hash_one(self, planned: PlannedLayer) -> CachedLayer:
         stream = DigestingStream(planned.content.chunks(), self.compression)
         for _ in stream:
             pass
         return CachedLayer(stream.digest, stream.diff_id, stream.size, layer_media_type(self.compression))
 
-    def _upload_all(
-        self, planned: list[PlannedLayer], known: dict[int, CachedLayer], indexes: list[int]
-    ) -> Iterator[tuple[int, CachedLayer]]:
-        """Upload layers, :data:`CONCURRENCY` at a time; the first failure cancels the rest."""
-        if not planned:
-            return
-        with ThreadPoolExecutor(max_workers=CONCURRENCY, thread_name_prefix="upload-layer") as pool:
-            futures: list[tuple[int, Future[CachedLayer]]] = [
-                (index, pool.submit(self._upload_one, layer)) for index, layer in zip(indexes, planned, strict=True)
-            ]
-            try:
-                for index, future in futures:
-                    yield index, future.result()
-            finally:
-                for _, future in futures:
-                    future.cancel()
-
     def _upload_one(self, planned: PlannedLayer) -> CachedLayer:
         stream = DigestingStream(planned.content.chunks(), self.compression)
-        self.target.write_blob(self.progress.wrap(read_ahead(stream, READ_AHEAD)), lambda: stream.digest)
+        # An uncompressed blob is the tar itself, whose size the plan knows before a byte is read.
+        size = planned.content.tar_size if self.compression == "none" else None
+        if size is not None:
+            self.progress.expect(size)
+        self.target.write_blob(self.progress.wrap(read_ahead(stream, READ_AHEAD)), lambda: stream.digest, size)
         return CachedLayer(stream.digest, stream.diff_id, stream.size, layer_media_type(self.compression))
 
 

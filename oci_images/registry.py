@@ -20,6 +20,7 @@ from oci_images.credentials import HOW_TO_PASS_CREDENTIALS, Credentials
 from oci_images.digests import sha256_digest
 from serving_core.errors import (
     AiServingError,
+    ConflictError,
     NotFoundError,
     OperationTimeoutError,
     PermissionDeniedError,
@@ -30,6 +31,9 @@ from serving_core.errors import (
 _LOG = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 60.0
 _CHUNK = 1 << 20
+# Blobs up to this size (an image config, a layer of small files) are read into memory and sent
+# with the PUT that commits them.
+MONOLITHIC_MAX = 1 << 20
 
 
 class RegistryClient:
@@ -199,21 +203,30 @@ class RegistryClient:
             self.cancel_upload(self._location(response))
         return response.status_code == 201
 
-    def upload_blob(self, repository: str, chunks: Iterable[bytes], digest: Callable[[], str]) -> None:
+    def upload_blob(
+        self, repository: str, chunks: Iterable[bytes], digest: Callable[[], str], size: int | None = None
+    ) -> None:
         """Upload a blob in one streamed PATCH, then commit it with ``digest()``.
 
         ``digest`` is called after ``chunks`` is exhausted, so a stream that hashes as it goes
-        can supply it. A failed upload is cancelled, leaving nothing behind.
+        can supply it. With ``size`` (the exact byte count) the PATCH carries a Content-Length
+        and the chunks go to the socket as they are; without it, chunked transfer encoding. A
+        blob of at most :data:`MONOLITHIC_MAX` bytes is sent with the committing PUT instead. A
+        failed upload is cancelled, leaving nothing behind.
         """
+        if size is not None and size <= MONOLITHIC_MAX:
+            self._upload_small_blob(repository, b"".join(chunks), digest)
+            return
         start = self.request(
             "POST", self.url(f"/v2/{repository}/blobs/uploads/"), ok=(202,), what=f"starting an upload to {repository}"
         )
         location = self._location(start)
+        body: Iterator[bytes] = iter(chunks) if size is None else SizedBody(chunks, size)
         try:
             patched = self.request(
                 "PATCH",
                 location,
-                data=iter(chunks),
+                data=body,
                 headers={"Content-Type": "application/octet-stream"},
                 ok=(202,),
                 what=f"uploading a blob to {repository}",
@@ -227,6 +240,27 @@ class RegistryClient:
                 headers={"Content-Length": "0"},
                 ok=(201,),
                 what=f"committing blob {final_digest} to {repository}",
+            )
+        except BaseException:
+            self.cancel_upload(location)
+            raise
+
+    def _upload_small_blob(self, repository: str, data: bytes, digest: Callable[[], str]) -> None:
+        """POST, then one PUT with the body and its digest: a round trip (and a registry fsync) less."""
+        final_digest = digest()
+        start = self.request(
+            "POST", self.url(f"/v2/{repository}/blobs/uploads/"), ok=(202,), what=f"starting an upload to {repository}"
+        )
+        location = self._location(start)
+        separator = "&" if "?" in location else "?"
+        try:
+            self.request(
+                "PUT",
+                f"{location}{separator}digest={final_digest}",
+                data=data,
+                headers={"Content-Type": "application/octet-stream"},
+                ok=(201,),
+                what=f"uploading blob {final_digest} to {repository}",
             )
         except BaseException:
             self.cancel_upload(location)
@@ -284,6 +318,42 @@ class RegistryClient:
         )
         with response:
             yield from response.iter_content(_CHUNK)
+
+
+class SizedBody(Iterator[bytes]):
+    """Chunks of a body whose total size is known: requests then sends a Content-Length.
+
+    An iterator, so :meth:`RegistryClient.request` never tries to replay it. Chunks that add up
+    to more or fewer bytes than promised raise instead of leaving the registry waiting for bytes
+    that never come (or cutting the blob short).
+    """
+
+    def __init__(self, chunks: Iterable[bytes], size: int) -> None:
+        self._chunks = iter(chunks)
+        self._size = size
+        self._sent = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __next__(self) -> bytes:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            if self._sent != self._size:
+                raise self._mismatch() from None
+            raise
+        self._sent += len(chunk)
+        if self._sent > self._size:
+            raise self._mismatch()
+        return chunk
+
+    def _mismatch(self) -> ConflictError:
+        what = "went past that" if self._sent > self._size else f"ended after {self._sent}"
+        return ConflictError(
+            f"a blob announced as {self._size} bytes {what}",
+            hint="do not modify the package while building; run the build again",
+        )
 
 
 def _error_detail(response: requests.Response) -> str:

@@ -36,8 +36,8 @@ class ImageStore(Protocol):
         """True when earlier images are stored here, so some of a new image's blobs may be too."""
         ...
 
-    def write_blob(self, chunks: Iterable[bytes], digest: DigestSupplier) -> None:
-        """Store a blob; ``digest()`` is asked after ``chunks`` is exhausted."""
+    def write_blob(self, chunks: Iterable[bytes], digest: DigestSupplier, size: int | None = None) -> None:
+        """Store a blob; ``digest()`` is asked after ``chunks`` is exhausted; ``size``, when known, is exact."""
         ...
 
     def try_mount(self, digest: str, source: ImageStore) -> bool:
@@ -78,9 +78,9 @@ class RegistryStore:
         """GET the blob, streamed."""
         return self.client.get_blob(self.repository, digest)
 
-    def write_blob(self, chunks: Iterable[bytes], digest: DigestSupplier) -> None:
+    def write_blob(self, chunks: Iterable[bytes], digest: DigestSupplier, size: int | None = None) -> None:
         """Upload in one streamed request."""
-        self.client.upload_blob(self.repository, chunks, digest)
+        self.client.upload_blob(self.repository, chunks, digest, size)
 
     def try_mount(self, digest: str, source: ImageStore) -> bool:
         """Cross-repository mount when ``source`` is another repository on the same registry client."""

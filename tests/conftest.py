@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,11 +15,44 @@ from model_packaging.verify import RuntimeServices
 from tests.support.mlflow_models import RegisteredModel, register_flavors
 
 if TYPE_CHECKING:
-    from tests.support.containers import ContainerTools
+    from concurrent.futures import Future
+
+    from tests.support.containers import BuildResult, ContainerTools
     from tests.support.s3 import SeaweedS3
     from tests.support.served_models import RunningServer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+CONTAINER_TOOLS = ("buildah", "podman", "runc", "debootstrap")
+# The images the cluster-path tests run, built in the background from the start of the run, largest first.
+BACKGROUND_IMAGES = {
+    "components": "localhost/aiserving/components:test",
+    "replay-sink": "localhost/aiserving/replay-sink:test",
+}
+_background_builds: dict[str, Future[BuildResult]] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the cluster-path tests last and build their images meanwhile, in the background.
+
+    The build runs at low CPU priority beside the rest of the suite, so its cold cost (most of it pip
+    and layer commits) mostly fills time the other tests spend waiting on servers.
+    """
+    cluster_path = [item for item in items if item.get_closest_marker("cluster_path")]
+    if not cluster_path:
+        return
+    items[:] = [item for item in items if not item.get_closest_marker("cluster_path")] + cluster_path
+    tools_here = all(shutil.which(tool) for tool in CONTAINER_TOOLS)  # else the container_tools fixture says so
+    if tools_here and not config.option.collectonly:
+        from tests.support.containers import build_in_background
+
+        fixtures = {name for item in cluster_path for name in getattr(item, "fixturenames", ())}
+        needed = {name: tag for name, tag in BACKGROUND_IMAGES.items() if image_fixture(name) in fixtures}
+        _background_builds.update(build_in_background(needed))
+
+
+def image_fixture(image: str) -> str:
+    """The fixture that gives a test the image ``images/IMAGE``."""
+    return f"{image.replace('-', '_')}_image"
 
 
 def in_ci() -> bool:
@@ -58,7 +92,7 @@ def container_tools() -> ContainerTools:
     from tests.support.containers import ContainerTools
     from tests.support.tools import require_tools
 
-    require_tools("buildah", "podman", "runc", "debootstrap")
+    require_tools(*CONTAINER_TOOLS)
     return ContainerTools()
 
 
@@ -97,8 +131,22 @@ def iris_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runn
 def components_image(container_tools: ContainerTools) -> str:
     """images/components built offline and tagged with the name the compiled pipelines give every task."""
     from components.image import COMPONENTS_IMAGE
-    from tests.support.containers import build_image
 
-    built = build_image(container_tools, "components", "localhost/aiserving/components:test")
+    built = background_build(container_tools, "components")
     container_tools.run("podman", "tag", built.image_id, COMPONENTS_IMAGE)
     return built.image_id
+
+
+@pytest.fixture(scope="session")
+def replay_sink_image(container_tools: ContainerTools) -> str:
+    """images/replay-sink built offline (the shadow stage's sink Deployment runs it)."""
+    return background_build(container_tools, "replay-sink").image_id
+
+
+def background_build(container_tools: ContainerTools, name: str) -> BuildResult:
+    """The image's background build, waited for; built here when the run started none."""
+    from tests.support.containers import build_image
+
+    if name in _background_builds:
+        return _background_builds[name].result()
+    return build_image(container_tools, name, BACKGROUND_IMAGES[name])

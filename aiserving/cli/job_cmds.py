@@ -7,14 +7,13 @@ import json
 from typing import Any
 
 
-def _options(args: argparse.Namespace) -> Any:
-    from aiserving.jobs import JobOptions
+def _parameters(args: argparse.Namespace) -> Any:
+    """The job's parameters from the options of the same names."""
+    from dataclasses import fields
 
-    return JobOptions(
-        input_format=args.input_format, shard_size=args.shard_size, rows_per_request=args.rows_per_request,
-        max_concurrency=args.max_concurrency, latency_tolerance=args.latency_tolerance,
-        error_budget=args.error_budget,
-    )  # fmt: skip
+    from aiserving.jobs import JobParameters
+
+    return JobParameters(**{field.name: getattr(args, field.name) for field in fields(JobParameters)})
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -29,10 +28,7 @@ def _run(args: argparse.Namespace) -> int:
         bar[0].update(done, errors, concurrency, final=done >= total)
 
     handle = jobs.run(
-        args.input_uri, args.output_uri, inference_service=args.inference_service, namespace=args.namespace,
-        endpoint_url=args.endpoint_url, model_name=args.model_name, model_uri=args.model_uri,
-        options=_options(args),
-        host=args.host, experiment=args.experiment, kfp_namespace=args.kfp_namespace,
+        _parameters(args), host=args.host, experiment=args.experiment, kfp_namespace=args.kfp_namespace,
         on_progress=None if args.no_progress else progress,
     )  # fmt: skip
     print(json.dumps(handle.as_dict(), indent=2))

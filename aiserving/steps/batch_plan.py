@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from batch_jobs.settings import JobParameters
 from serving_core.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -26,38 +27,29 @@ def isvc_endpoint(document: dict[str, Any]) -> str:
     return url
 
 
-def resolve_endpoint(inference_service: str, namespace: str, endpoint_url: str, model_uri: str) -> str:
+def resolve_endpoint(parameters: JobParameters) -> str:
     """The V2 endpoint the shards call: ``endpoint_url``, none with ``model_uri``, else the InferenceService's.
 
     Raises:
         InvalidInputError: none of the three is given.
         NotFoundError: the InferenceService does not exist.
     """
-    if endpoint_url:
-        return endpoint_url
-    if model_uri:
+    if parameters.endpoint_url:
+        return parameters.endpoint_url
+    if parameters.model_uri:
         return ""
-    if not inference_service:
+    if not parameters.inference_service:
         raise InvalidInputError(
             "a batch job needs a model to call", hint="pass inference_service, endpoint_url or model_uri"
         )
     from inference_services.connection import connect
     from inference_services.isvc_api import InferenceServiceApi
 
-    return isvc_endpoint(InferenceServiceApi(connect(), namespace).get(inference_service))
+    api = InferenceServiceApi(connect(), parameters.namespace)
+    return isvc_endpoint(api.get(parameters.inference_service))
 
 
-def plan_batch_step(
-    input_uri: str,
-    output_uri: str,
-    inference_service: str,
-    namespace: str,
-    endpoint_url: str,
-    model_name: str,
-    model_uri: str,
-    input_format: str,
-    shard_size: int,
-) -> list[int]:
+def plan_batch_step(parameters: JobParameters) -> list[int]:
     """Find the model, check everything and write the manifest; nothing is written when a check fails.
 
     Returns:
@@ -69,14 +61,11 @@ def plan_batch_step(
     """
     from batch_jobs.runner import plan_job
 
-    endpoint = resolve_endpoint(inference_service, namespace, endpoint_url, model_uri)
-    name = model_name or inference_service
-    if not name:
-        raise InvalidInputError("no model name", hint="pass model_name (or inference_service, whose name it takes)")
+    endpoint = resolve_endpoint(parameters)
     job = plan_job(
-        input_uri, output_uri, endpoint_url=endpoint, model_name=name, input_format=input_format,
-        shard_size=shard_size,
+        parameters.input_uri, parameters.output_uri, endpoint_url=endpoint, model_name=parameters.name,
+        input_format=parameters.input_format, shard_size=parameters.shard_size,
     )  # fmt: skip
-    job.output.record_model(endpoint, model_uri)
+    job.output.record_model(endpoint, parameters.model_uri)
     log.info("%d shards, %d done already", len(job.plan.shards), len(job.output.done_shards()))
     return [shard.index for shard in job.plan.shards]

@@ -29,26 +29,24 @@ def run_shard_step(
         JobCancelledError: the job was cancelled.
     """
     from aiserving.steps.batch_model_server import InPodModelServer
-    from batch_jobs.aimd import AimdSettings
     from batch_jobs.runner import JobSettings, open_job, shard_runner
 
+    settings = JobSettings.of(
+        rows_per_request=rows_per_request, max_concurrency=max_concurrency, latency_tolerance=latency_tolerance,
+        error_budget=error_budget,
+    )  # fmt: skip
     job = open_job(output_uri)
     plan, output, _ = job
     if shard in output.done_shards():
         log.info("shard %d is done already: skipped", shard)
         return json.dumps({"shard": shard, "skipped": True})
-    settings = JobSettings(
-        rows_per_request=rows_per_request,
-        error_budget=error_budget,
-        aimd=AimdSettings(max_concurrency=max_concurrency, latency_tolerance=latency_tolerance),
-    )
     recorded = output.model()
     endpoint_url, model_uri = recorded["endpoint_url"], recorded["model_uri"]
     with contextlib.ExitStack() as stack:
         if not endpoint_url:
             endpoint_url = stack.enter_context(InPodModelServer(model_uri, plan.model_name)).url
-        runner = shard_runner(job, endpoint_url=endpoint_url, model_name=plan.model_name, settings=settings)
-        counters = runner.run(shard)
+        runner = shard_runner(job, settings, endpoint_url=endpoint_url)
+        counters = runner.run([shard]).get(shard)
     if counters is None:
         return json.dumps({"shard": shard, "skipped": True})
     return json.dumps({"shard": shard, "skipped": False, "items": counters.items, "errors": counters.errors,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from aiserving.steps.artifacts import ArtifactLike
 from gpu_planning import render
 from gpu_planning.fleet import Fleet, Inventory
 from gpu_planning.plan import FleetPlan, plan_fleet
@@ -75,3 +78,37 @@ def plan_fleet_files(fleet_file: Path, inventory_file: Path, out: Path, *, time_
         (staging / "report.md").write_text(render.markdown(fleet, plan), encoding="utf-8")
         (staging / "fleet-plan.svg").write_text(render.svg(plan), encoding="utf-8")
     return plan
+
+
+def plan_fleet_step(
+    fleet: str, inventory: str, time_limit_s: float, *, report: ArtifactLike, plan_files: ArtifactLike
+) -> list[dict[str, Any]]:
+    """The plan-fleet component: plan a fleet given as YAML (or JSON) text and write what ``plan-fleet`` writes.
+
+    ``plan_files`` becomes the directory of PLAN_FILES (its metadata: GPUs used and total, lower bound, solver);
+    ``report`` the Markdown report with the picture inline, as the Kubeflow UI shows a Markdown artifact.
+
+    Returns:
+        The ``models`` list for deploy-fleet (fleet-models.json).
+
+    Raises:
+        InvalidInputError: as :func:`plan_fleet_files`; nothing is written then.
+    """
+    with tempfile.TemporaryDirectory(prefix="plan-fleet-") as scratch:
+        fleet_file, inventory_file = Path(scratch) / "fleet.yaml", Path(scratch) / "inventory.yaml"
+        fleet_file.write_text(fleet, encoding="utf-8")
+        inventory_file.write_text(inventory, encoding="utf-8")
+        parsed: Fleet = _load(fleet_file, Fleet)
+        plan = plan_fleet_files(fleet_file, inventory_file, Path(plan_files.path), time_limit_s=time_limit_s)
+    out = Path(plan_files.path)
+    picture = base64.b64encode((out / "fleet-plan.svg").read_bytes()).decode("ascii")
+    Path(report.path).parent.mkdir(parents=True, exist_ok=True)
+    Path(report.path).write_text(
+        render.markdown(parsed, plan, image=f"data:image/svg+xml;base64,{picture}"), encoding="utf-8"
+    )
+    plan_files.metadata.update(
+        {"gpus_used": plan.gpus_used, "gpus_total": plan.gpus_total, "lower_bound": plan.lower_bound,
+         "solver": plan.solver}
+    )  # fmt: skip
+    models: list[dict[str, Any]] = json.loads((out / "fleet-models.json").read_text(encoding="utf-8"))
+    return models

@@ -27,7 +27,7 @@ import pytest
 
 from aiserving import jobs
 from batch_jobs.aimd import AimdSettings
-from batch_jobs.runner import JobSettings, run_job
+from batch_jobs.runner import JobSettings, plan_job, run_job
 from serving_core.errors import InvalidInputError, NotFoundError, RemoteServiceError
 from tests.conftest import REPO_ROOT
 from tests.support.s3 import SeaweedS3, empty_bucket, uploaded_files
@@ -83,8 +83,9 @@ def test_a_job_over_jsonl_csv_and_parquet_on_s3_writes_every_item_once(
     server, model_dir = iris_server
     bucket = empty_bucket(s3_env, "mixed")
     rows = _upload_mixed_input(s3_env, bucket)
-    summary = run_job(f"s3://{bucket}/in/", f"s3://{bucket}/out/", endpoint_url=server.url, model_name="iris",
-                      shard_size=16, settings=JobSettings(rows_per_request=5))  # fmt: skip
+    job = plan_job(f"s3://{bucket}/in/", f"s3://{bucket}/out/", endpoint_url=server.url, model_name="iris",
+                   shard_size=16)  # fmt: skip
+    summary = run_job(job, JobSettings(rows_per_request=5))
 
     found = uploaded_files(s3_env, bucket, "out/")
     results = _results(found, "out/")
@@ -105,15 +106,19 @@ def test_a_job_over_jsonl_csv_and_parquet_on_s3_writes_every_item_once(
     # A re-run of the same job finds every shard done and touches no result.
     etags = {entry["Key"]: entry["ETag"] for entry in s3_env.client().list_objects_v2(Bucket=bucket)["Contents"]
              if "/results/" in entry["Key"]}  # fmt: skip
-    assert run_job(f"s3://{bucket}/in/", f"s3://{bucket}/out/", endpoint_url=server.url, model_name="iris",
-                   shard_size=16)["items_done"] == 60  # fmt: skip
+    again = plan_job(f"s3://{bucket}/in/", f"s3://{bucket}/out/", endpoint_url=server.url, model_name="iris",
+                     shard_size=16)  # fmt: skip
+    assert again.resumed
+    assert run_job(again, JobSettings())["items_done"] == 60
     after = {entry["Key"]: entry["ETag"] for entry in s3_env.client().list_objects_v2(Bucket=bucket)["Contents"]}
     assert {key: after[key] for key in etags} == etags
 
 
-def _job(server: RunningServer, source: str, out: str, **overrides: object) -> dict[str, object]:
-    arguments: dict[str, object] = {"endpoint_url": server.url, "model_name": server.name, "shard_size": 10}
-    return run_job(source, out, **(arguments | overrides))  # type: ignore[arg-type]
+def _job(
+    server: RunningServer, source: str, out: str, *, shard_size: int = 10, settings: JobSettings | None = None
+) -> dict[str, object]:
+    job = plan_job(source, out, endpoint_url=server.url, model_name=server.name, shard_size=shard_size)
+    return run_job(job, settings or JobSettings())
 
 
 def test_bad_input_is_refused_before_anything_is_written(
@@ -212,9 +217,10 @@ def test_overload_answers_pause_for_retry_after_and_lose_nothing(tmp_path: Path)
     thread.start()
     try:
         (tmp_path / "in.jsonl").write_text("".join(json.dumps({"x": float(n)}) + "\n" for n in range(90)))
-        summary = run_job(str(tmp_path / "in.jsonl"), str(tmp_path / "out"), endpoint_url=f"http://127.0.0.1:{server.server_port}",
-                          model_name="echo", shard_size=90,
-                          settings=JobSettings(rows_per_request=3, aimd=AimdSettings(max_concurrency=1)))  # fmt: skip
+        endpoint = f"http://127.0.0.1:{server.server_port}"
+        job = plan_job(str(tmp_path / "in.jsonl"), str(tmp_path / "out"), endpoint_url=endpoint, model_name="echo",
+                       shard_size=90)  # fmt: skip
+        summary = run_job(job, JobSettings(rows_per_request=3, aimd=AimdSettings(max_concurrency=1)))
     finally:
         server.shutdown()
         server.server_close()
@@ -287,8 +293,8 @@ def test_cancel_stops_a_running_job_and_a_rerun_finishes_it(slow_sum: RunningSer
     assert jobs.status(str(out))["state"] == "cancelling"
     assert 1 <= len(list(out.glob("progress/*.json"))) < 15
 
-    handle = jobs.run(str(source), str(out), endpoint_url=slow_sum.url, model_name=slow_sum.name,
-                      options=jobs.JobOptions(shard_size=20, rows_per_request=4))  # fmt: skip
+    handle = jobs.run(jobs.JobParameters(str(source), str(out), endpoint_url=slow_sum.url, model_name=slow_sum.name,
+                                         shard_size=20, rows_per_request=4))  # fmt: skip
     assert (handle.summary["items_done"], handle.summary["shards_done"]) == (300, 15)
 
 
@@ -316,8 +322,8 @@ def test_an_s3_storage_uri_serves_kserve_and_a_model_uri_job(
     rows = _features(30, 6)
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"input_0": row.tolist()}) + "\n" for row in rows))
-    handle = jobs.run(str(source), str(tmp_path / "out"), model_uri=f"s3://{bucket}/iris/v1", model_name="iris",
-                      options=jobs.JobOptions(shard_size=10, rows_per_request=4))  # fmt: skip
+    handle = jobs.run(jobs.JobParameters(str(source), str(tmp_path / "out"), model_uri=f"s3://{bucket}/iris/v1",
+                                         model_name="iris", shard_size=10, rows_per_request=4))  # fmt: skip
     assert (handle.summary["items_done"], handle.summary["errors"]) == (30, 0)
     results = [json.loads(line) for path in sorted((tmp_path / "out" / "results").iterdir())
                for line in path.read_text().splitlines()]  # fmt: skip

@@ -1,7 +1,6 @@
 """The deploy component stamps the run ids as KFP passes them: through the local runner, on the test API server."""
 
 # No `from __future__ import annotations`: KFP reads the pipeline function's annotations as types.
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,11 +11,11 @@ from kfp import dsl, local
 from aiserving.pipeline_ops.catalog import COMPILED_DIR
 from aiserving.pipeline_ops.local_run import scoped_environment
 from components.deploy_inference_service import deploy_inference_service
-from model_packaging.manifest import WRAPPER_SETTINGS_FILE, ModelFormat, PackageManifest, SourceRef, TensorSpec
 from serving_core import isvc_lineage
 from serving_core.processes import python_path_with
 from tests.support.kube_api.fixtures import KubeTestCluster, fresh_namespace, running_cluster
 from tests.support.kube_api.resources import INFERENCE_SERVICES
+from tests.support.wrapper_packages import write_wrapper_package
 
 DIGEST = "sha256:" + "c" * 64
 IMAGE = "registry.example.com/models/churn@sha256:" + "f" * 64
@@ -29,20 +28,9 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTestCluster]:
 
 
 def _package(root: Path) -> Path:
-    root.mkdir()
-    PackageManifest(
-        runtime="python", model_name="churn", model_format=ModelFormat(name="mlflow"), protocol_version="v2",
-        source_flavor="sklearn", conversion="none",
-        inputs=[TensorSpec(name="input_0", datatype="FP32", shape=[-1, 4])],
-        outputs=[TensorSpec(name="output_0", datatype="INT64", shape=[-1])],
-        max_batch_size=16, instance_kind="cpu",
-        source=SourceRef(location="models:/churn/3", lineage_digest=DIGEST, registered_name="churn",
-                         registered_version="3", run_id=MLFLOW_RUN),
-        package_digest=DIGEST,
-    ).write(root)  # fmt: skip
-    settings = {"model_name": "churn", "max_batch_size": 16, "max_latency_ms": 5, "protocol": "v2"}
-    (root / WRAPPER_SETTINGS_FILE).write_text(json.dumps(settings), encoding="utf-8")
-    return root
+    return write_wrapper_package(
+        root, model="churn", version="3", run_id=MLFLOW_RUN, digest=DIGEST, max_batch_size=16, instance_kind="cpu"
+    )
 
 
 def test_the_deploy_task_stamps_the_mlflow_run_and_the_kubeflow_run(kube: KubeTestCluster, tmp_path: Path) -> None:

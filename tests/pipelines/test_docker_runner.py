@@ -35,8 +35,8 @@ from tests.support.podman_api import DockerApiShim, PodmanService
 
 __all__ = ["kube", "local_registry", "pipeline_env"]  # module fixtures shared with test_local_runs
 
-# A cold cache builds the components image in the first test's setup (minutes); warm, that takes seconds.
-# Too heavy for `make test` on 2 cores (cold: image ~25 min, DockerRunner run ~20 min): make test-cluster-path.
+# The components image is built in the background from the start of the run (tests/conftest.py); these tests
+# run last and wait for it: cold, the build takes minutes; warm, seconds.
 pytestmark = [pytest.mark.timeout(2400), pytest.mark.cluster_path]
 KUBECONFIG_IN_CONTAINER = "/etc/aiserving/kubeconfig"
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")

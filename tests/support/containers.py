@@ -23,8 +23,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +51,10 @@ PIP_SOURCE_SETTINGS = (
     "trusted-host",
 )
 PIP_SETTINGS = (*PIP_SOURCE_SETTINGS, "default-timeout", "proxy")
+# `podman container cleanup` (conmon's exit command) refuses a longer --runroot.
+PODMAN_RUNROOT_LIMIT = 50
+# Background builds yield the CPU to the tests that run meanwhile.
+BACKGROUND_NICENESS = 10
 
 
 def cache_root() -> Path:
@@ -72,6 +78,24 @@ def storage_driver(root: Path) -> str:
     return "vfs" if filesystem == "overlayfs" else "overlay"
 
 
+def runroot_for(store: Path) -> Path:
+    """A short run-state directory of its own for each image store.
+
+    conmon hands the runroot to ``podman container cleanup`` when a container exits, and podman 4.3 refuses
+    a runroot longer than 50 characters there: the container then stays "stopped", never "exited", and every
+    ``podman wait`` (so every Docker API wait and log follow, hence every DockerRunner task) hangs for its
+    20 s conmon timeout. A runroot under ``~/.cache/...`` is easily longer.
+    """
+    key = hashlib.sha256(str(store).encode()).hexdigest()[:12]
+    runroot = Path(tempfile.gettempdir()) / f"aiserving-run-{key}"
+    if len(str(runroot)) > PODMAN_RUNROOT_LIMIT:
+        raise ContainerError(
+            f"podman's runroot {runroot} is longer than {PODMAN_RUNROOT_LIMIT} characters, which podman refuses"
+            " when it cleans up an exited container: set TMPDIR to a shorter directory"
+        )
+    return runroot
+
+
 @dataclass(frozen=True)
 class BuildResult:
     """An image built from a Dockerfile: its tag, image id and how long the build took."""
@@ -86,9 +110,10 @@ class ContainerError(AssertionError):
 
 
 class ContainerTools:
-    """buildah and podman on one image store of ours, configured by our own files."""
+    """buildah and podman on one image store of ours, configured by our own files (run at ``niceness``)."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, niceness: int = 0) -> None:
+        self.niceness = niceness
         self.root = (root or cache_root()).absolute()
         self.root.mkdir(parents=True, exist_ok=True)
         self.driver = storage_driver(self.root)
@@ -96,7 +121,7 @@ class ContainerTools:
         self.storage_conf = self.root / f"storage-{self.driver}.conf"
         # Generated, not committed: the store's paths depend on the cache directory.
         self.storage_conf.write_text(
-            f'[storage]\ndriver = "{self.driver}"\ngraphroot = "{store}"\nrunroot = "{store}-run"\n'
+            f'[storage]\ndriver = "{self.driver}"\ngraphroot = "{store}"\nrunroot = "{runroot_for(store)}"\n'
         )
         self.pip_cache = self.root / "pip-cache"
         self.pip_cache.mkdir(exist_ok=True)
@@ -114,8 +139,9 @@ class ContainerTools:
         self, tool: str, *args: str, timeout_s: float = 600, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """Run ``tool args``; with ``check`` a non-zero exit raises :class:`ContainerError` with the output tail."""
+        niced = ["nice", "-n", str(self.niceness)] if self.niceness else []
         result = subprocess.run(
-            [tool, *args], capture_output=True, text=True, env=self.env, timeout=timeout_s, check=False
+            [*niced, tool, *args], capture_output=True, text=True, env=self.env, timeout=timeout_s, check=False
         )
         if check and result.returncode != 0:
             output = (result.stdout + result.stderr)[-4000:]
@@ -199,10 +225,21 @@ class ContainerTools:
         with self._locked(dockerfile.parent.name):
             if self.image_id(keyed) is None:
                 self._buildah_bud(dockerfile, keyed, context, build_args or {}, timeout_s)
+                self._remove_older_builds(keyed)
             self.run("podman", "tag", keyed, tag)
         image_id = self.image_id(tag)
         assert image_id is not None, f"{tag} is not in the store after the build"
         return BuildResult(tag, image_id, time.monotonic() - started)
+
+    def _remove_older_builds(self, keyed: str) -> None:
+        """Untag the builds of this repository from other inputs, so that the store does not grow with every
+        source change: their own top layers go; layers the new build shares, and buildah's cached
+        intermediate images, stay."""
+        repository, _, current = keyed.rpartition(":")
+        listed = self.run("podman", "images", "--format", "{{.Tag}}", "--filter", f"reference={repository}")
+        for older in set(listed.stdout.split()) - {current}:
+            if older.startswith("inputs-"):
+                self.run("podman", "rmi", f"{repository}:{older}", check=False)
 
     def _buildah_bud(
         self, dockerfile: Path, tag: str, context: Path, build_args: dict[str, str], timeout_s: float
@@ -289,6 +326,27 @@ def inputs_key(dockerfile: Path, context: Path, build_args: dict[str, str]) -> s
 def build_image(tools: ContainerTools, name: str, tag: str, dockerfile: str = "Dockerfile") -> BuildResult:
     """Build ``images/NAME/DOCKERFILE`` on the offline Python base."""
     return tools.build(IMAGES / name / dockerfile, tag, build_args={"PYTHON_IMAGE": tools.python_base()})
+
+
+def build_in_background(images: dict[str, str]) -> dict[str, Future[BuildResult]]:
+    """Start building each ``images/NAME`` (name -> tag, in order) in a thread, at low CPU priority.
+
+    The tests that run an image wait on its future; the rest of the suite runs meanwhile and keeps the
+    CPU first, so a cold build (minutes of pip and layer commits) mostly fills time the suite spends
+    waiting. The thread is a daemon: a test run that ends early does not wait for the builds.
+    """
+    futures: dict[str, Future[BuildResult]] = {name: Future() for name in images}
+
+    def build() -> None:
+        tools = ContainerTools(niceness=BACKGROUND_NICENESS)
+        for name, tag in images.items():
+            try:
+                futures[name].set_result(build_image(tools, name, tag))
+            except BaseException as error:  # handed to whoever waits on the build
+                futures[name].set_exception(error)
+
+    threading.Thread(target=build, name="image-builds", daemon=True).start()
+    return futures
 
 
 def copy_tree(source: Path, target: Path) -> Path:

@@ -168,3 +168,55 @@ def test_drain_of_an_idle_batcher_returns_at_once() -> None:
         )
 
     asyncio.run(scenario())
+
+
+def test_predict_on_the_loop_answers_each_caller_before_the_next_predict() -> None:
+    # Without batching a predict thread only adds GIL hand-offs; on the loop, the batcher must still
+    # let each answered caller run (send its response, read new requests) before the next predict.
+    events: list[str] = []
+    loop_thread: list[int] = []
+
+    def predict(arrays: Arrays, rows: int) -> Arrays:
+        on_loop = threading.get_ident() == loop_thread[0]
+        events.append(f"predict {int(arrays['x'][0, 0]) // 100} on the loop thread: {on_loop}")
+        return {"y": arrays["x"].sum(axis=1) * 10}
+
+    batcher = AdaptiveBatcher(predict, max_batch_size=1, max_latency_s=0.05, metrics=metrics(), predict_on_loop=True)
+
+    async def caller(number: int) -> None:
+        await batcher.submit({"x": request_rows(number)["x"][:1]}, 1)
+        events.append(f"caller {number} answered")
+
+    async def scenario() -> None:
+        loop_thread.append(threading.get_ident())
+        await asyncio.gather(*(caller(number) for number in range(3)))
+        await batcher.drain()
+
+    asyncio.run(scenario())
+    assert events == [
+        "predict 0 on the loop thread: True",
+        "caller 0 answered",
+        "predict 1 on the loop thread: True",
+        "caller 1 answered",
+        "predict 2 on the loop thread: True",
+        "caller 2 answered",
+    ]
+
+
+def test_predict_runs_in_its_own_thread_by_default() -> None:
+    threads: list[int] = []
+
+    def predict(arrays: Arrays, rows: int) -> Arrays:
+        threads.append(threading.get_ident())
+        return {"y": arrays["x"].sum(axis=1)}
+
+    batcher = AdaptiveBatcher(predict, max_batch_size=8, max_latency_s=0.0, metrics=metrics())
+
+    async def scenario() -> int:
+        await batcher.submit(request_rows(0), 1)
+        await batcher.drain()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(scenario())
+    assert len(threads) == 1
+    assert threads[0] != loop_thread

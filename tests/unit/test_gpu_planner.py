@@ -14,6 +14,7 @@ from gpu_planning.fleet import Fleet, Inventory
 from gpu_planning.heuristic import plan_heuristic, used_gpus
 from gpu_planning.plan import Assignment, FleetPlan, GpuLayout, MigInstance, plan_fleet
 from gpu_planning.problem import build_problem, lower_bound
+from gpu_planning.refine import refine
 from serving_core.errors import InvalidInputError
 
 
@@ -36,7 +37,7 @@ def test_small_models_share_one_a100_as_mig_slices_and_the_big_one_gets_a_whole_
     plan = plan_fleet(models, nodes)
 
     assert plan == FleetPlan(
-        solver="heuristic (first-fit decreasing), proven optimal",
+        solver="heuristic (first-fit decreasing, ruin and recreate), proven optimal",
         gpus_used=2,
         gpus_total=3,
         lower_bound=2,
@@ -215,7 +216,11 @@ def test_the_lower_bound_counts_compute_and_memory_apart_so_a_full_mig_gpu_is_on
 
     assert lower_bound(build_problem(models, nodes)) == 1
     plan = plan_fleet(models, nodes)
-    assert (plan.gpus_used, plan.lower_bound, plan.solver) == (1, 1, "heuristic (first-fit decreasing), proven optimal")
+    assert (plan.gpus_used, plan.lower_bound, plan.solver) == (
+        1,
+        1,
+        "heuristic (first-fit decreasing, ruin and recreate), proven optimal",
+    )
     assert plan.gpus[0].mig == [
         *[MigInstance(profile="1g.10gb", start=start, memory_slices=1, model="small") for start in range(4)],
         MigInstance(profile="3g.40gb", start=4, memory_slices=4, model="big"),
@@ -250,3 +255,38 @@ def test_plan_files_are_written_together_and_not_at_all_on_a_bad_fleet(tmp_path:
     assert sorted(path.name for path in (tmp_path / "plan").iterdir()) == sorted(PLAN_FILES)
     assert not (tmp_path / "refused").exists()
     assert "![GPU layout per node](fleet-plan.svg)" in (tmp_path / "plan" / "report.md").read_text()
+
+
+def test_ruin_and_recreate_frees_a_gpu_first_fit_decreasing_leaves_in_use() -> None:
+    # A fleet from benchmarks/fleet_planning.py's generator (seed 285): every first-fit-decreasing strategy ends
+    # on 5 GPUs; taking the models off a few GPUs and placing them again reaches the lower bound, 4.
+    sizes = [
+        (9012, 1, "standard"), (7506, 1, "batch"), (8126, 1, "standard"), (5232, 1, "standard"), (4316, 1, "batch"),
+        (22643, 2, "standard"), (9515, 3, "batch"), (50103, 1, "realtime"), (5157, 1, "realtime"),
+        (5929, 1, "batch"), (4290, 1, "realtime"), (8912, 2, "standard"), (1644, 3, "batch"),
+        (26647, 1, "standard"), (6561, 2, "batch"), (8300, 1, "batch"), (5392, 1, "standard"),
+    ]  # fmt: skip
+    models = fleet(
+        *(
+            {"name": f"m{index}", "memory_mib": need, "replicas": replicas, "latency_class": latency}
+            for index, (need, replicas, latency) in enumerate(sizes)
+        )
+    )
+    nodes = inventory(
+        {"name": "big-0", "gpu": "H200-141GB", "gpus": 2},
+        {"name": "big-1", "gpu": "H100-80GB", "gpus": 1},
+        {"name": "n2", "gpu": "T4", "gpus": 2},
+        {"name": "n3", "gpu": "L4", "gpus": 8},
+    )
+    problem = build_problem(models, nodes)
+    first_fit, _failures = plan_heuristic(problem)
+    assert first_fit is not None
+
+    refined = refine(problem, first_fit)
+    plan = plan_fleet(models, nodes)
+
+    assert (used_gpus(first_fit), used_gpus(refined), lower_bound(problem)) == (5, 4, 4)
+    assert (plan.gpus_used, plan.solver) == (4, "heuristic (first-fit decreasing, ruin and recreate), proven optimal")
+    # Every replica is placed exactly once, each model in one resource.
+    assert sorted(len(placed) for placed in refined) == sorted(replicas for _need, replicas, _latency in sizes)
+    assert all(len({unit.resource for _gpu, unit in placed}) == 1 for placed in refined)

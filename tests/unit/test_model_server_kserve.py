@@ -10,7 +10,7 @@ import asyncio
 import inspect
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import grpc
 import numpy as np
 import pytest
 import uvicorn
+import uvloop
 from fastapi.testclient import TestClient
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.errors import InvalidInput, ModelNotReady
@@ -227,7 +228,8 @@ def test_port_file_in_a_missing_directory_fails_and_leaves_nothing(tmp_path: Pat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_rest_connections_do_not_wait_for_delayed_acks() -> None:
+@pytest.mark.parametrize("run", [uvloop.run, asyncio.run], ids=["uvloop (the server's loop)", "asyncio"])
+def test_rest_connections_do_not_wait_for_delayed_acks(run: Callable[[Coroutine[Any, Any, int]], int]) -> None:
     # asyncio turns Nagle off only on sockets whose protocol says TCP; with it on, the two writes of
     # each response (headers, body) waited for the client's delayed ACK, about 40 ms a request.
     listener = _listen_http(0, 8)
@@ -248,4 +250,4 @@ def test_rest_connections_do_not_wait_for_delayed_acks() -> None:
         await server.wait_closed()
         return options[0]
 
-    assert asyncio.run(asyncio.wait_for(accepted_nodelay(), timeout=10)) != 0
+    assert run(asyncio.wait_for(accepted_nodelay(), timeout=10)) != 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -190,6 +192,22 @@ def test_layout_write_is_atomic_and_tags_move(store: OciLayoutStore) -> None:
     ((store.path / "../not-a-layout").resolve() / "file").write_text("x")
     with pytest.raises(InvalidInputError, match="non-empty directory but not an OCI image layout"):
         OciLayoutStore((store.path / "../not-a-layout").resolve()).check_writable()
+
+
+def test_a_new_layout_takes_blobs_from_several_threads_at_once(tmp_path: Path) -> None:
+    bodies = [f"layer {index}".encode() for index in range(8)]
+    for attempt in range(20):  # the race between creating the layout and checking it is short
+        store = OciLayoutStore(tmp_path / f"fresh-{attempt}")
+        start = threading.Barrier(len(bodies))
+
+        def write(body: bytes, store: OciLayoutStore = store, start: threading.Barrier = start) -> None:
+            start.wait()  # every thread finds the directory missing, as concurrent layer uploads do
+            put_blob(store, body)
+
+        with ThreadPoolExecutor(max_workers=len(bodies)) as pool:
+            list(pool.map(write, bodies))
+        assert all(store.has_blob(sha256_digest(body)) for body in bodies)
+        assert json.loads((store.path / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
 
 
 def test_digest_cache_round_trip_and_bad_files(tmp_path: Path) -> None:

@@ -38,3 +38,14 @@ def test_skipped_bytes_are_shown_next_to_the_sent_ones() -> None:
     progress.finish()
     last = terminal.getvalue().split("\r")[-1]
     assert re.fullmatch(r"pushing 3 model layers \[#{30}\] 1/1 MiB \d+ MB/s, skipped 7 MiB\n", last)
+
+
+def test_uploads_add_to_the_total_as_they_start() -> None:
+    terminal = Terminal()
+    progress = Progress("pushing", 0, stream=terminal)
+    progress.expect(2 << 20)
+    assert list(progress.wrap([b"a" * (1 << 20)])) == [b"a" * (1 << 20)]
+    progress.expect(2 << 20)
+    progress.finish()
+    last = terminal.getvalue().split("\r")[-1]
+    assert re.fullmatch(r"pushing \[#{7}\.{23}\] 1/4 MiB \d+ MB/s\n", last)

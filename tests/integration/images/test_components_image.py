@@ -17,8 +17,8 @@ import pytest
 
 from tests.support.containers import ContainerTools
 
-# A cold cache builds the components image in the first test's setup (many minutes); warm, seconds.
-# Too heavy for `make test` on 2 cores (cold: image ~25 min, DockerRunner run ~20 min): make test-cluster-path.
+# The components image is built in the background from the start of the run (tests/conftest.py); these tests
+# run last and wait for it: cold, the build takes minutes; warm, seconds.
 pytestmark = [pytest.mark.timeout(2400), pytest.mark.cluster_path]
 
 # runtime -> (model in packaging_models, the verify row that proves the runtime itself ran the package)

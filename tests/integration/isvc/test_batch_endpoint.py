@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aiserving.steps.batch_plan import resolve_endpoint
+from batch_jobs.settings import JobParameters
 from inference_services.connection import KubeClients
 from inference_services.deploy import deploy
 from inference_services.isvc_api import InferenceServiceApi
@@ -20,9 +21,9 @@ def test_the_endpoint_is_the_ready_services_address(
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
     status = InferenceServiceApi(clients, namespace).get("batch-target")["status"]
 
-    endpoint = resolve_endpoint("batch-target", namespace, "", "")
+    endpoint = resolve_endpoint(JobParameters("in/", "out/", inference_service="batch-target", namespace=namespace))
 
     assert endpoint == (status.get("address") or {}).get("url", status["url"])
     assert endpoint.startswith("http://batch-target.")
     with pytest.raises(NotFoundError):
-        resolve_endpoint("no-such-service", namespace, "", "")
+        resolve_endpoint(JobParameters("in/", "out/", inference_service="no-such-service", namespace=namespace))

@@ -10,18 +10,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aiserving.steps.deploy import DeployParameters, deploy_step
-from model_packaging.manifest import WRAPPER_SETTINGS_FILE, ModelFormat, PackageManifest, SourceRef, TensorSpec
 from serving_core import isvc_lineage
 from tests.support.artifacts import FakeArtifact
 from tests.support.kube_api.fixtures import KubeTestCluster
 from tests.support.kube_api.resources import INFERENCE_SERVICES
+from tests.support.wrapper_packages import write_wrapper_package
 
 DIGEST = "sha256:" + "d" * 64
 IMAGE = "registry.example.com/models/fraud@sha256:" + "e" * 64
@@ -31,21 +30,15 @@ MLFLOW_RUN = "0123456789abcdef0123456789abcdef"
 @pytest.fixture
 def package(tmp_path: Path) -> Path:
     """A Python-wrapper package as package-model writes it (package.json and wrapper-settings.json)."""
-    root = tmp_path / "package"
-    root.mkdir()
-    PackageManifest(
-        runtime="python", model_name="fraud", model_format=ModelFormat(name="mlflow"), protocol_version="v2",
-        source_flavor="sklearn", conversion="none",
-        inputs=[TensorSpec(name="input_0", datatype="FP32", shape=[-1, 4])],
-        outputs=[TensorSpec(name="output_0", datatype="INT64", shape=[-1])],
-        max_batch_size=32, instance_kind="gpu",
-        source=SourceRef(location="models:/fraud/7", lineage_digest=DIGEST, registered_name="fraud",
-                         registered_version="7", run_id=MLFLOW_RUN),
-        package_digest=DIGEST,
-    ).write(root)  # fmt: skip
-    settings = {"model_name": "fraud", "max_batch_size": 32, "max_latency_ms": 5, "protocol": "v2"}
-    (root / WRAPPER_SETTINGS_FILE).write_text(json.dumps(settings), encoding="utf-8")
-    return root
+    return write_wrapper_package(
+        tmp_path / "package",
+        model="fraud",
+        version="7",
+        run_id=MLFLOW_RUN,
+        digest=DIGEST,
+        max_batch_size=32,
+        instance_kind="gpu",
+    )
 
 
 @pytest.fixture

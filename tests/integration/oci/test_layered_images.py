@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -12,6 +14,11 @@ import pytest
 
 from aiserving.local.registry import LocalRegistry
 from oci_images import build_image
+from oci_images.digests import DigestingStream, sha256_digest
+from oci_images.push import CONCURRENCY, READ_AHEAD
+from oci_images.registry import RegistryClient
+from serving_core.errors import ConflictError
+from tests.conftest import REPO_ROOT
 from tests.integration.oci.test_build_image import kserve_fetch, run_cli
 from tests.support.oci import make_package, skopeo, skopeo_json, snapshot
 from tests.support.tools import require_tools
@@ -215,3 +222,63 @@ def test_single_layer_is_still_selectable_and_layouts_hold_the_exact_tree(tmp_pa
     assert [item.planned.kind for item in layered.layers] == ["file", "file", "small-files"]
     for tag in ("single", "layered"):
         assert snapshot(extract_layout(layout, tag, tmp_path / tag)) == snapshot(package)
+
+
+def test_uploads_stream_under_a_digest_known_only_at_their_end(registry: LocalRegistry) -> None:
+    client = RegistryClient(registry.host, insecure=True)
+    data = os.urandom(3 << 20)
+    stream = DigestingStream((data[start : start + (1 << 20)] for start in range(0, len(data), 1 << 20)), "none")
+    mark = log_mark(registry)
+    # sized (Content-Length, no chunked encoding): the digest exists only once the last chunk went out
+    client.upload_blob("sized/blobs", stream, lambda: stream.digest, len(data))
+    assert stream.digest == sha256_digest(data)
+    assert b"".join(client.get_blob("sized/blobs", sha256_digest(data))) == data
+    # a small blob goes out with the PUT that commits it
+    small = b'{"architecture": "amd64"}'
+    client.upload_blob("sized/blobs", [small], lambda: sha256_digest(small), len(small))
+    assert b"".join(client.get_blob("sized/blobs", sha256_digest(small))) == small
+    seen = (registry.state_dir / "registry.log").read_bytes()[mark:].decode()
+    assert len(re.findall(r"PATCH /v2/sized/blobs/blobs/uploads/", seen)) == 1
+    assert len(re.findall(r"PUT /v2/sized/blobs/blobs/uploads/\S*digest=sha256", seen)) == 2
+    # fewer bytes than announced: refused before the registry waits for the rest, nothing stored
+    with pytest.raises(ConflictError, match=r"announced as 2097152 bytes ended after 1048576"):
+        client.upload_blob("sized/blobs", [data[: 1 << 20]], lambda: sha256_digest(data[: 1 << 20]), 2 << 20)
+    assert not client.blob_exists("sized/blobs", sha256_digest(data[: 1 << 20]))
+
+
+# VmHWM, not ru_maxrss: the latter carries the (large) pytest parent's peak across fork and exec.
+MEMORY_PROBE = """
+import re, sys
+from pathlib import Path
+from oci_images import build_image
+def peak_kib():
+    return int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
+package, host, caches = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+before = peak_kib()
+for repository in ("memory/new", "memory/shared"):  # upload while hashing; hash, HEAD, then upload
+    result = build_image(package, f"{host}/{repository}:v2", base_image="scratch", insecure=True,
+                         cache_dir=caches / repository, layer_threshold="1M", show_progress=False)
+    assert [item.outcome for item in result.layers] == ["uploaded"] * len(result.layers), result.layers
+print((peak_kib() - before) // 1024)
+"""
+
+
+def test_concurrent_layer_pushes_stay_within_the_memory_bound(registry: LocalRegistry, tmp_path: Path) -> None:
+    package = tmp_path / "big"
+    package.mkdir()
+    for index in range(6):  # more layers than concurrent uploads, each far larger than the bound per upload
+        (package / f"shard-{index}.bin").write_bytes(os.urandom(16 << 20))
+    # an earlier image in memory/shared makes the probe's second push hash every layer before uploading it
+    small = make_package(tmp_path / "small")
+    build_image(small, f"{registry.host}/memory/shared:v1", base_image="scratch", insecure=True, cache_dir=tmp_path)
+    probe = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(package), registry.host, str(tmp_path / "caches")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr
+    bound_mib = CONCURRENCY * (READ_AHEAD + 2)  # chunks of 1 MiB in flight, see oci_images.push
+    grown_mib = int(probe.stdout.strip())
+    assert grown_mib <= bound_mib + 16, f"peak RSS grew by {grown_mib} MiB pushing 6 x 16 MiB"

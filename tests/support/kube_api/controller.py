@@ -170,7 +170,13 @@ class ControllerSimulator:
     def _follow(self) -> None:
         seen = self.store.resource_version
         while not self._stop.is_set():
-            events, seen = self.store.events_after(INFERENCE_SERVICES, None, seen, 0.2)
+            try:
+                events, seen = self.store.events_after(INFERENCE_SERVICES, None, seen, 0.2)
+            except ApiStatusError as error:
+                if error.code != 410:
+                    raise
+                seen = self._relist()  # the history was compacted before we read it: relist, as an informer does
+                continue
             for event in events:
                 metadata = event.object["metadata"]
                 key = (event.namespace, metadata["name"])
@@ -182,6 +188,17 @@ class ControllerSimulator:
                     observed = self._states.get(key, _State(uid="")).observed
                 if metadata.get("generation", 0) > observed:
                     self._later(self.reconcile_delay_s, key)
+
+    def _relist(self) -> int:
+        """Reconcile every InferenceService whose generation is newer than the one last processed."""
+        items, revision = self.store.list(INFERENCE_SERVICES, None)
+        for item in items:
+            key = (item["metadata"]["namespace"], item["metadata"]["name"])
+            with self._lock:
+                observed = self._states.get(key, _State(uid="")).observed
+            if item["metadata"].get("generation", 0) > observed:
+                self._later(self.reconcile_delay_s, key)
+        return revision
 
     def _later(self, delay_s: float, key: tuple[str, str]) -> None:
         timer = threading.Timer(delay_s, self._reconcile, args=key)

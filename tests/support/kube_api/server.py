@@ -124,6 +124,9 @@ def _handler_for(server: KubeApiServer) -> type[BaseHTTPRequestHandler]:
 
 class _ApiHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY, as Go's net/http sets: headers and body go out in separate writes, and on a keep-alive
+    # connection Nagle's algorithm held each response until the client's delayed ACK (~40 ms per request).
+    disable_nagle_algorithm = True
     api: KubeApiServer
 
     def log_message(self, format: str, *args: Any) -> None:

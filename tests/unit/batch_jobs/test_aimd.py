@@ -105,8 +105,34 @@ def test_retry_after_header(header: str | None, expected: float | None) -> None:
         ({"latency_tolerance": 1.0}, "latency tolerance 1"),
         ({"decrease_factor": 1.5}, "decrease factor 1.5"),
         ({"baseline_samples": 0}, "baseline samples 0"),
+        ({"baseline_interval_s": -1.0}, "baseline interval -1 s"),
     ],
 )
 def test_knobs_out_of_range_are_refused(knobs: dict[str, float], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         AimdSettings(**knobs)  # type: ignore[arg-type]
+
+
+def test_the_unloaded_latency_is_measured_again_each_interval_and_may_rise() -> None:
+    controller = _with_baseline(AimdSettings(baseline_samples=2, baseline_interval_s=5.0), latency_s=0.01)
+    controller.limit = 8.0
+    assert controller.allowed(100.0) == 8  # the interval starts with the first request after a measurement
+    assert controller.allowed(104.9) == 8
+    before = [controller.sent() for _ in range(8)]  # in flight when the interval is over
+    assert (controller.allowed(105.0), controller.concurrency) == (1, 1)
+    for sequence in before:
+        controller.on_answer(sequence, 0.5)  # sent under load: not an unloaded sample
+    assert (controller.measuring, controller.baseline_s) == (True, 0.01)
+    for _ in range(2):
+        assert controller.allowed(105.1) == 1
+        _answer(controller, 0.03)  # the node got slower: one request alone now takes 30 ms
+    assert (controller.measuring, controller.baseline_s, controller.allowed(105.2)) == (False, 0.03, 8)
+    for _ in range(8):
+        _answer(controller, 0.05)  # below 2 x the new baseline: no back-off, the limit grows
+    assert (controller.decreases, controller.limit > 8.0) == (0, True)
+
+
+def test_a_zero_interval_measures_the_baseline_once() -> None:
+    controller = _with_baseline(AimdSettings(baseline_samples=1, baseline_interval_s=0.0))
+    controller.limit = 4.0
+    assert [controller.allowed(now) for now in (0.0, 100.0, 10_000.0)] == [4, 4, 4]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from aiserving.pipeline_ops.catalog import compiled_path
+from aiserving.pipeline_ops.compile import pipeline_inputs
 from aiserving.steps.batch_plan import isvc_endpoint, resolve_endpoint
+from batch_jobs.aimd import AimdSettings
+from batch_jobs.settings import JobParameters, JobSettings
 from serving_core.errors import InvalidInputError
 
 
@@ -25,10 +29,27 @@ def test_an_inference_service_without_url_is_not_ready() -> None:
 
 
 def test_a_given_endpoint_or_model_uri_needs_no_lookup() -> None:
-    assert resolve_endpoint("iris", "ai", "http://127.0.0.1:8080", "") == "http://127.0.0.1:8080"
-    assert resolve_endpoint("iris", "ai", "", "s3://models/iris/v1") == ""
+    given = JobParameters("in/", "out/", inference_service="iris", namespace="ai", endpoint_url="http://127.0.0.1:8080")
+    assert resolve_endpoint(given) == "http://127.0.0.1:8080"
+    in_pod = JobParameters("in/", "out/", inference_service="iris", model_uri="s3://models/iris/v1")
+    assert resolve_endpoint(in_pod) == ""
 
 
 def test_a_job_without_any_model_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="a batch job needs a model to call"):
-        resolve_endpoint("", "ai", "", "")
+        resolve_endpoint(JobParameters("in/", "out/", model_name="iris"))
+    with pytest.raises(InvalidInputError, match="no model name"):
+        JobParameters("in/", "out/", endpoint_url="http://127.0.0.1:8080")
+
+
+def test_job_parameters_are_the_pipeline_inputs_and_give_the_shards_settings() -> None:
+    parameters = JobParameters("in/", "out/", inference_service="iris", rows_per_request=128, max_concurrency=8,
+                               latency_tolerance=3.0, error_budget=0.01)  # fmt: skip
+    assert parameters.name == "iris"
+    assert parameters.settings() == JobSettings(
+        rows_per_request=128, error_budget=0.01, aimd=AimdSettings(max_concurrency=8, latency_tolerance=3.0)
+    )
+    inputs = pipeline_inputs(compiled_path("batch-inference"))
+    assert sorted(parameters.as_arguments()) == sorted(set(inputs) - {"storage_secret"})
+    with pytest.raises(InvalidInputError, match="rows per request 0 is below 1"):
+        JobParameters("in/", "out/", model_name="iris", rows_per_request=0)

@@ -16,24 +16,31 @@ COLUMNS = ModelMetadata(
 
 def test_named_rows_become_one_tensor_per_input() -> None:
     encoder = encoder_for(COLUMNS, [{"city": "Oslo", "age": 30, "income": 1.5}], "in.jsonl")
-    rows = [
-        encoder.values({"city": "Oslo", "age": 30, "income": 1.5}),
-        encoder.values({"income": 2.0, "age": 41, "city": "Lima"}),
-    ]
-    assert encoder.request(rows) == {
+    rows = [{"city": "Oslo", "age": 30, "income": 1.5}, {"income": 2.0, "age": 41, "city": "Lima"}]
+    assert encoder.request_of(rows) == ({
         "inputs": [
             {"name": "city", "datatype": "BYTES", "shape": [2], "data": ["Oslo", "Lima"]},
             {"name": "age", "datatype": "INT64", "shape": [2], "data": [30, 41]},
             {"name": "income", "datatype": "FP64", "shape": [2], "data": [1.5, 2.0]},
         ]
-    }  # fmt: skip
+    }, {})  # fmt: skip
 
 
 def test_feature_columns_pack_into_a_single_tensor_input_in_column_order() -> None:
     encoder = encoder_for(TENSOR, [{"a": 1.0, "b": 2, "c": 3.5}], "in.csv")
-    assert encoder.request([encoder.values({"a": 1.0, "b": 2, "c": 3.5})]) == {
-        "inputs": [{"name": "input_0", "datatype": "FP32", "shape": [1, 3], "data": [1.0, 2, 3.5]}]
-    }
+    assert encoder.request_of([{"a": 1.0, "b": 2, "c": 3.5}, {"c": 6.0, "a": 4, "b": 5.0}]) == (
+        {"inputs": [{"name": "input_0", "datatype": "FP32", "shape": [2, 3], "data": [1.0, 2, 3.5, 4, 5.0, 6.0]}]},
+        {},
+    )
+
+
+def test_rows_that_do_not_fit_are_left_out_of_the_request_with_their_reason() -> None:
+    encoder = encoder_for(TENSOR, [{"a": 1.0, "b": 2, "c": 3.5}], "in.csv")
+    rows = [{"a": 1.0, "b": 2, "c": 3.5}, {"a": 1.0, "b": "x", "c": 3.5}, {"a": 1.0, "b": 2}, {"a": 7, "b": 8, "c": 9}]
+    assert encoder.request_of(rows) == (
+        {"inputs": [{"name": "input_0", "datatype": "FP32", "shape": [2, 3], "data": [1.0, 2, 3.5, 7, 8, 9]}]},
+        {1: "input_0 is FP32 but the row holds 'x'", 2: "row has columns ['a', 'b'], expected ['a', 'b', 'c']"},
+    )
 
 
 def test_a_list_value_fills_a_tensor_input_by_name() -> None:
