@@ -54,7 +54,7 @@ PIP_SETTINGS = (*PIP_SOURCE_SETTINGS, "default-timeout", "proxy")
 # `podman container cleanup` (conmon's exit command) refuses a longer --runroot.
 PODMAN_RUNROOT_LIMIT = 50
 # Background builds yield the CPU to the tests that run meanwhile.
-BACKGROUND_NICENESS = 10
+BACKGROUND_NICENESS = 19
 
 
 def cache_root() -> Path:

@@ -74,7 +74,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         send_split(stable, canary, 20, seed=0)
         targets = [f"127.0.0.1:{stable.http_port}", f"127.0.0.1:{canary.http_port}"]
         with local_prometheus(work, targets) as prometheus:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 120  # Prometheus starts slowly while images build beside the tests
             while prometheus.scalar('count(model_requests_total{code="200"})') != 2:
                 assert time.monotonic() < deadline, "Prometheus did not scrape both wrappers"
                 time.sleep(0.5)

@@ -77,7 +77,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShadowLab]:
         local_prometheus(work, [sink.url.removeprefix("http://")]) as prometheus,
     ):
         # Counts made before Prometheus's first scrape would be missing from every window.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # Prometheus starts slowly while images build beside the tests
         while prometheus.scalar('count(shadow_pairs_total{inferenceservice="clf"})') != len(Comparison):
             assert time.monotonic() < deadline, "Prometheus did not scrape the sink"
             time.sleep(0.5)

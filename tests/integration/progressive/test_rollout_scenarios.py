@@ -49,16 +49,21 @@ def _options(lab: CanaryLab, **changes: object) -> RolloutOptions:
 
 
 def _rollout(
-    lab: CanaryLab, name: str, run_id: str, *, report: bool = False, live_traffic: bool = True, **changes: object
+    lab: CanaryLab,
+    name: str,
+    run_id: str,
+    *,
+    report: bool = False,
+    traffic_seen: Callable[[float], bool] = lambda rate: rate >= 15.0,
+    **changes: object,
 ) -> RolloutState:
-    # Live traffic comes before a rollout: wait until Prometheus has scraped enough of it for the forecast's
-    # rate (a fixed sleep is too short on a loaded machine, and the rollout would pause for low traffic).
-    if live_traffic:
-        judge = AnalysisJudge(
-            PrometheusSource(lab.prometheus.url), AnalysisConfig.from_yaml(lab.analysis_file),
-            Arm("stable", lab.labels(lab.stable)), Arm("canary", lab.labels(lab.canary)),
-        )  # fmt: skip
-        _eventually(lambda: (judge.request_rate() or 0.0) >= 15.0, "Prometheus to see the live traffic", 60)
+    # Wait until the request rate Prometheus reports is the one the scenario sets up (live traffic scraped,
+    # or an earlier scenario's traffic gone from the window): a fixed sleep is too short on a loaded machine.
+    judge = AnalysisJudge(
+        PrometheusSource(lab.prometheus.url), AnalysisConfig.from_yaml(lab.analysis_file),
+        Arm("stable", lab.labels(lab.stable)), Arm("canary", lab.labels(lab.canary)),
+    )  # fmt: skip
+    _eventually(lambda: traffic_seen(judge.request_rate() or 0.0), "Prometheus to see the scenario's traffic", 90)
     state, ticks = run_rollout(lab.clients, lab.namespace, name, _options(lab, **changes), run_id)
     assert len(ticks) == len(state.decisions)  # every decision has its full audit record
     if report:
@@ -130,9 +135,8 @@ def test_low_traffic_pauses_before_stepping_with_a_clear_message(lab: CanaryLab)
     lab.set_behaviour("good")
     name = lab.deploy_canary("knative")
     with lab.load(name, rate_per_s=0.5):
-        # The wrappers are shared: let the previous scenario's traffic leave the forecast's rate window.
-        time.sleep(3)
-        state = _rollout(lab, name, "low-traffic", live_traffic=False)
+        # The wrappers are shared: the previous scenario's traffic must leave the forecast's rate window.
+        state = _rollout(lab, name, "low-traffic", traffic_seen=lambda rate: rate < 2.0)
 
     assert state.phase is Phase.PAUSED
     assert state.message.startswith("paused before stage 25: at ")
