@@ -346,12 +346,17 @@ def _empty_gpus(
                 for gpu, unit in solution[m]:
                     state.place(gpu, unit, models[m].memory_mib, models[m].namespace)
             continue
-        for m, placed in moved.items():
-            for gpu, _unit in solution[m]:
-                residents[gpu].discard(m)
-            for gpu, _unit in placed:
-                residents[gpu].add(m)
-            solution[m] = placed
+        commit_moves(moved, solution, residents)
+
+
+def commit_moves(moved: dict[int, list[tuple[int, Unit]]], solution: Solution, residents: dict[int, set[int]]) -> None:
+    """Record that each model of ``moved`` now runs where it was placed: its solution and the GPUs' residents."""
+    for m, placed in moved.items():
+        for gpu, _unit in solution[m]:
+            residents[gpu].discard(m)
+        for gpu, _unit in placed:
+            residents[gpu].add(m)
+        solution[m] = placed
 
 
 def place_replicas(

@@ -16,7 +16,7 @@ import functools
 import random
 from collections import defaultdict
 
-from gpu_planning.heuristic import Solution, State, place_replicas, rank
+from gpu_planning.heuristic import Solution, State, commit_moves, place_replicas, rank
 from gpu_planning.problem import Problem, Unit, lower_bound, unit_fraction
 
 REFINE_PLACEMENTS = 20_000
@@ -84,12 +84,7 @@ def refine(problem: Problem, solution: Solution) -> Solution:
                 break
             moved[m] = placement
         if len(moved) == len(movers):
-            for m, placed in moved.items():
-                for gpu, _unit in current[m]:
-                    residents[gpu].discard(m)
-                for gpu, _unit in placed:
-                    residents[gpu].add(m)
-                current[m] = placed
+            commit_moves(moved, current, residents)
             plan_changed, last_gain = True, spent
             continue
         for m, placed in moved.items():
