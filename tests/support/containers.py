@@ -55,6 +55,12 @@ PIP_SETTINGS = (*PIP_SOURCE_SETTINGS, "default-timeout", "proxy")
 PODMAN_RUNROOT_LIMIT = 50
 # Background builds yield the CPU to the tests that run meanwhile.
 BACKGROUND_NICENESS = 19
+# Free space a cold build needs on the store's file system: buildah writes a RUN step's files once in the
+# build container and once more in the layer it commits, so the components image's 3.5 GB dependency layer
+# briefly takes twice that. A shortfall fails before the build starts, not 20 minutes into it.
+BUILD_FREE_SPACE_GIB = {"components": 10.0}
+DEFAULT_BUILD_FREE_SPACE_GIB = 3.0
+GIB = 1024**3
 
 
 def cache_root() -> Path:
@@ -211,6 +217,7 @@ class ContainerTools:
         *,
         context: Path = REPO_ROOT,
         build_args: dict[str, str] | None = None,
+        free_space_gib: float = DEFAULT_BUILD_FREE_SPACE_GIB,
         timeout_s: float = 3600,
     ) -> BuildResult:
         """Build one Dockerfile into our store (no pulls), or find the image built from the same inputs.
@@ -218,12 +225,14 @@ class ContainerTools:
         The inputs are the Dockerfile, the build arguments and every file its ``COPY`` lines take from
         the context: an image tagged with their hash is used as it is, without running buildah (whose own
         layer cache still has to hash multi-GB layers to find out that nothing changed). Otherwise
-        ``buildah bud --layers`` rebuilds, reusing the layers whose inputs did not change.
+        ``buildah bud --layers`` rebuilds, reusing the layers whose inputs did not change. A build first
+        checks that ``free_space_gib`` is free, and afterwards drops what older builds left in the store.
         """
         started = time.monotonic()
         keyed = f"{tag.rsplit(':', 1)[0]}:inputs-{inputs_key(dockerfile, context, build_args or {})}"
         with self._locked(dockerfile.parent.name):
             if self.image_id(keyed) is None:
+                self._require_free_space(keyed, free_space_gib)
                 self._buildah_bud(dockerfile, keyed, context, build_args or {}, timeout_s)
                 self._remove_older_builds(keyed)
             self.run("podman", "tag", keyed, tag)
@@ -231,15 +240,34 @@ class ContainerTools:
         assert image_id is not None, f"{tag} is not in the store after the build"
         return BuildResult(tag, image_id, time.monotonic() - started)
 
+    def _require_free_space(self, tag: str, needed_gib: float) -> None:
+        """Fail with the figures and the fix when the store's file system lacks room to build ``tag``, after
+        dropping what older builds left there."""
+        if shutil.disk_usage(self.root).free >= needed_gib * GIB:
+            return
+        self.prune()
+        free_gib = shutil.disk_usage(self.root).free / GIB
+        if free_gib < needed_gib:
+            raise ContainerError(
+                f"building {tag} needs about {needed_gib:.0f} GiB free on the file system of {self.root}; "
+                f"{free_gib:.1f} GiB are free. Free space there, or set AISERVING_CONTAINER_CACHE to a "
+                "directory on a larger disk."
+            )
+
     def _remove_older_builds(self, keyed: str) -> None:
         """Untag the builds of this repository from other inputs, so that the store does not grow with every
-        source change: their own top layers go; layers the new build shares, and buildah's cached
-        intermediate images, stay."""
+        source change, and prune what that leaves: their own top layers go; layers the new build shares, and
+        the cached intermediate images of the builds still tagged, stay."""
         repository, _, current = keyed.rpartition(":")
         listed = self.run("podman", "images", "--format", "{{.Tag}}", "--filter", f"reference={repository}")
         for older in set(listed.stdout.split()) - {current}:
             if older.startswith("inputs-"):
                 self.run("podman", "rmi", f"{repository}:{older}", check=False)
+        self.prune()
+
+    def prune(self) -> None:
+        """Remove dangling images: untagged ones that no tagged image builds on (older builds' layers)."""
+        self.run("podman", "image", "prune", "--force", timeout_s=1800)
 
     def _buildah_bud(
         self, dockerfile: Path, tag: str, context: Path, build_args: dict[str, str], timeout_s: float
@@ -325,7 +353,12 @@ def inputs_key(dockerfile: Path, context: Path, build_args: dict[str, str]) -> s
 
 def build_image(tools: ContainerTools, name: str, tag: str, dockerfile: str = "Dockerfile") -> BuildResult:
     """Build ``images/NAME/DOCKERFILE`` on the offline Python base."""
-    return tools.build(IMAGES / name / dockerfile, tag, build_args={"PYTHON_IMAGE": tools.python_base()})
+    return tools.build(
+        IMAGES / name / dockerfile,
+        tag,
+        build_args={"PYTHON_IMAGE": tools.python_base()},
+        free_space_gib=BUILD_FREE_SPACE_GIB.get(name, DEFAULT_BUILD_FREE_SPACE_GIB),
+    )
 
 
 def build_in_background(images: dict[str, str]) -> dict[str, Future[BuildResult]]:

@@ -89,6 +89,24 @@ def serve(container_tools: ContainerTools) -> Iterator[Callable[..., str]]:
         container_tools.run("podman", "rm", "--force", "--time=5", container_id, check=False)
 
 
+@pytest.fixture
+def pull_into_store(container_tools: ContainerTools) -> Iterator[Callable[[str], str]]:
+    """Yield a function that pulls an image into the tests' store and returns its id; the images go at teardown.
+
+    Request it before ``serve``, so that the containers are removed before their images.
+    """
+    pulled: list[str] = []
+
+    def pull(source: str) -> str:
+        image_id = container_tools.run("podman", "pull", source).stdout.split()[-1]
+        pulled.append(image_id)
+        return image_id
+
+    yield pull
+    for image_id in pulled:
+        container_tools.run("podman", "rmi", image_id, check=False)
+
+
 def wait_ready(tools: ContainerTools, container_id: str, url: str, timeout_s: float = 120) -> None:
     """Wait for V2 readiness; fail with the container's log when it exits or never gets ready."""
     deadline = time.monotonic() + timeout_s
@@ -130,6 +148,7 @@ def test_predictor_image_built_on_the_model_server_serves_without_a_mount(
     container_tools: ContainerTools,
     model_server_image: str,
     iris_package: Path,
+    pull_into_store: Callable[[str], str],
     serve: Callable[..., str],
     tmp_path: Path,
 ) -> None:
@@ -139,7 +158,7 @@ def test_predictor_image_built_on_the_model_server_serves_without_a_mount(
     build_image(
         iris_package, f"oci-layout:{target}:v1", image_format="predictor", base_image=f"oci-layout:{base_layout}:base"
     )
-    image_id = container_tools.run("podman", "pull", f"oci:{target}:v1").stdout.split()[-1]
+    image_id = pull_into_store(f"oci:{target}:v1")
     # The image's own entry point and CMD (/models) with no volume: the model is in the image. Without
     # --model-name the server calls it "model".
     url = serve(image_id, model_name="model", package=None, manifest_command=False)
