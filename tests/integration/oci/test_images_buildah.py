@@ -117,6 +117,11 @@ def test_dockerfile_follows_our_rules(dockerfile: Path) -> None:
         assert resolved == "scratch" or re.search(r"@sha256:[0-9a-f]{64}$", resolved), f"{image} is not pinned"
         assert image.startswith("${") or image == "scratch", f"{image}: base images come in as build args"
     final_stage = lines[max(i for i, line in enumerate(lines) if line.upper().startswith("FROM ")) :]
+    if any("pip install" in line for line in lines):
+        # Our package pulls in MLflow, whose usage telemetry would call out of the cluster from every pod.
+        assert any(
+            line.upper().startswith("ENV ") and "MLFLOW_DISABLE_TELEMETRY=true" in line for line in final_stage
+        ), "the final stage turns MLflow's telemetry off"
     users = [line.split()[1] for line in final_stage if line.upper().startswith("USER ")]
     assert users, "the final stage sets a user"
     assert users[-1].split(":")[0] not in ("0", "root")
