@@ -229,7 +229,8 @@ class ContainerTools:
         checks that ``free_space_gib`` is free, and afterwards drops what older builds left in the store.
         """
         started = time.monotonic()
-        keyed = f"{tag.rsplit(':', 1)[0]}:inputs-{inputs_key(dockerfile, context, build_args or {})}"
+        inputs = inputs_key(dockerfile, context, build_args or {}, host_pip_settings())
+        keyed = f"{tag.rsplit(':', 1)[0]}:inputs-{inputs}"
         with self._locked(dockerfile.parent.name):
             if self.image_id(keyed) is None:
                 self._require_free_space(keyed, free_space_gib)
@@ -327,13 +328,16 @@ def host_pip_settings() -> dict[str, str]:
     return settings
 
 
-def inputs_key(dockerfile: Path, context: Path, build_args: dict[str, str]) -> str:
-    """A hash of the Dockerfile, its build arguments and the context files its ``COPY`` lines take.
+def inputs_key(dockerfile: Path, context: Path, build_args: dict[str, str], pip_settings: dict[str, str]) -> str:
+    """A hash of the Dockerfile, its build arguments, the pip settings the build gets and the context files
+    its ``COPY`` lines take.
 
-    Bytecode and caches are left out, as ``.dockerignore`` leaves them out of the build.
+    The pip settings decide which packages the build installs (another index or wheel directory can give
+    another torch), so they are inputs too. Bytecode and caches are left out, as ``.dockerignore`` leaves
+    them out of the build.
     """
     digest = hashlib.sha256(dockerfile.read_bytes())
-    digest.update(json.dumps(sorted(build_args.items())).encode())
+    digest.update(json.dumps([sorted(build_args.items()), sorted(pip_settings.items())]).encode())
     text = dockerfile.read_text().replace("\\\n", " ")
     for line in text.splitlines():
         words = line.split()
