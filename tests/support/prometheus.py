@@ -40,6 +40,13 @@ class LocalPrometheus:
         assert isinstance(value, list)
         return float(value[1])
 
+    def target_health(self) -> list[str]:
+        """Each scrape target as ``URL health lastError``, to say why a series is missing."""
+        response = requests.get(f"{self.url}/api/v1/targets", timeout=10)
+        response.raise_for_status()
+        targets = response.json()["data"]["activeTargets"]
+        return [f"{target['scrapeUrl']} {target['health']} {target['lastError']!r}" for target in targets]
+
 
 @contextmanager
 def local_prometheus(work_dir: Path, targets: list[str], scrape_interval: str = "1s") -> Iterator[LocalPrometheus]:

@@ -75,8 +75,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         targets = [f"127.0.0.1:{stable.http_port}", f"127.0.0.1:{canary.http_port}"]
         with local_prometheus(work, targets) as prometheus:
             deadline = time.monotonic() + 120  # Prometheus starts slowly while images build beside the tests
-            while prometheus.scalar('count(model_requests_total{code="200"})') != 2:
-                assert time.monotonic() < deadline, "Prometheus did not scrape both wrappers"
+            # Each wrapper also has a v1 series at zero: count instances whose v2 requests Prometheus has seen.
+            scraped = 'count(sum by (instance) (model_requests_total{code="200",protocol="v2"}) > 0)'
+            while prometheus.scalar(scraped) != 2:
+                assert time.monotonic() < deadline, (
+                    f"Prometheus did not scrape both wrappers: {prometheus.target_health()}"
+                )
                 time.sleep(0.5)
             yield Lab(stable, canary, behaviour, prometheus)
 
