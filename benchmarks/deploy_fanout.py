@@ -190,8 +190,7 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     rows = []
     for size in args.sizes:
-        # A fresh test API server per size: its store and watch history grow with every write, and what an
-        # earlier size left there would slow the next one's requests (its cost, not the fan-out's).
+        # A fresh test API server per size, so each size starts from the same empty store and watch history.
         with tempfile.TemporaryDirectory(prefix="deploy-fanout-") as tmp, test_cluster(Path(tmp)) as cluster:
             os.environ["KUBECONFIG"] = str(cluster.kubeconfig)
             package = write_package(Path(tmp) / "package")

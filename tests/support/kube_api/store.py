@@ -16,11 +16,10 @@ from typing import Any
 
 from tests.support.kube_api.errors import already_exists, bad_request, gone, invalid, not_found, stale
 from tests.support.kube_api.managed_fields import updated_entries
+from tests.support.kube_api.object_index import FOREGROUND, CollectorView, ObjectIndex
 from tests.support.kube_api.resources import ResourceType
 from tests.support.kube_api.selectors import NOTHING, Selector
 
-ObjectKey = tuple[ResourceType, str, str]
-FOREGROUND = "foregroundDeletion"
 # The characters of generated name suffixes: no vowels, so no words (apimachinery's SimpleNameGenerator).
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -57,7 +56,7 @@ class ObjectStore:
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._objects: dict[ObjectKey, dict[str, Any]] = {}
+        self._objects = ObjectIndex()
         self._history: list[StoredEvent] = []
         self._revision = 1
         self._oldest_watchable = 1
@@ -88,31 +87,27 @@ class ObjectStore:
             document = self._objects.get((kind, namespace, name))
             return copy.deepcopy(document) if document is not None else None
 
+    def namespaces_holding(self, kind: ResourceType) -> list[str]:
+        """The namespaces with at least one object of ``kind`` (the quota controller resyncs those)."""
+        with self._changed:
+            return self._objects.namespaces_holding(kind)
+
+    def collector_view(self) -> CollectorView:
+        """What the garbage collector acts on, from the owner graph (see :mod:`object_index`)."""
+        with self._changed:
+            return self._objects.collector_view()
+
     def list(
         self, kind: ResourceType, namespace: str | None, selector: Selector = NOTHING
     ) -> tuple[list[dict[str, Any]], int]:
         """Objects of ``kind`` in ``namespace`` (every namespace when None) passing ``selector``, by name."""
         with self._changed:
-            # Filter before sorting: the store holds every kind of every test.
-            matching = [
-                (key, document)
-                for key, document in self._objects.items()
-                if key[0] == kind and namespace in (None, key[1]) and selector.matches(document)
+            items = [
+                copy.deepcopy(document)
+                for _, _, document in self._objects.of_kind(kind, namespace)
+                if selector.matches(document)
             ]
-            items = [copy.deepcopy(document) for _, document in sorted(matching, key=lambda entry: entry[0][1:])]
             return items, self._revision
-
-    def everything(self) -> list[tuple[ResourceType, dict[str, Any]]]:
-        """Every object with its kind, metadata only: what the garbage collector sweeps.
-
-        Only the metadata is copied (the sweep reads nothing else, every 50 ms): copying whole objects took a
-        core's worth of the test process once a test had a few hundred objects.
-        """
-        with self._changed:
-            return [
-                (kind, {"metadata": copy.deepcopy(document["metadata"])})
-                for (kind, _, _), document in self._objects.items()
-            ]
 
     def create(
         self, kind: ResourceType, namespace: str, document: dict[str, Any], *, manager: str | None = None
@@ -126,7 +121,7 @@ class ObjectStore:
             name = metadata.get("name")
             if not name:
                 raise invalid(kind, "", [("metadata.name", "Required value: name or generateName is required")])
-            if (kind, namespace, name) in self._objects:
+            if self._objects.get((kind, namespace, name)) is not None:
                 raise already_exists(kind, name)
             metadata.update(uid=str(uuid.uuid4()), creationTimestamp=now(), resourceVersion=self._next_revision())
             if kind.namespaced:
@@ -144,7 +139,7 @@ class ObjectStore:
                                                             status_apart=kind.has_status)  # fmt: skip
             else:
                 metadata.pop("managedFields", None)
-            self._objects[(kind, namespace, name)] = copy.deepcopy(document)
+            self._objects.put((kind, namespace, name), copy.deepcopy(document))
             self._record(kind, namespace, "ADDED", document)
             return document
 
@@ -213,7 +208,7 @@ class ObjectStore:
                 # The last finalizer is gone: the object goes now.
                 self._remove(kind, namespace, name, updated)
                 return copy.deepcopy(updated)
-            self._objects[(kind, namespace, name)] = updated
+            self._objects.put((kind, namespace, name), updated)
             self._record(kind, namespace, "MODIFIED", updated)
             return copy.deepcopy(updated)
 
@@ -244,6 +239,7 @@ class ObjectStore:
                     if kind.kind == "Namespace":
                         current.setdefault("status", {})["phase"] = "Terminating"
                     metadata["resourceVersion"] = self._next_revision()
+                    self._objects.put((kind, namespace, name), current)
                     self._record(kind, namespace, "MODIFIED", current)
                 return copy.deepcopy(current)
             self._remove(kind, namespace, name, current)
@@ -262,15 +258,19 @@ class ObjectStore:
                 self._remove(kind, namespace, name, current)
             else:
                 metadata["resourceVersion"] = self._next_revision()
+                self._objects.put((kind, namespace, name), current)
                 self._record(kind, namespace, "MODIFIED", current)
 
     def _remove(self, kind: ResourceType, namespace: str, name: str, current: dict[str, Any]) -> None:
-        self._objects.pop((kind, namespace, name), None)
+        self._objects.remove((kind, namespace, name))
         current["metadata"]["resourceVersion"] = self._next_revision()
         self._record(kind, namespace, "DELETED", current)
 
     def _orphan_dependents(self, owner_uid: str) -> None:
-        for (kind, namespace, _), document in self._objects.items():
+        for key in self._objects.dependents_of(owner_uid):
+            kind, namespace, _ = key
+            document = self._objects.get(key)
+            assert document is not None
             owners = document["metadata"].get("ownerReferences") or []
             kept = [owner for owner in owners if owner.get("uid") != owner_uid]
             if len(kept) != len(owners):
@@ -279,6 +279,7 @@ class ObjectStore:
                 else:
                     document["metadata"].pop("ownerReferences")
                 document["metadata"]["resourceVersion"] = self._next_revision()
+                self._objects.put(key, document)
                 self._record(kind, namespace, "MODIFIED", document)
 
     def compact(self) -> None:
