@@ -1,4 +1,4 @@
-"""A V2 (open inference protocol) REST client for batches of rows, paced by :mod:`batch_jobs.aimd`.
+"""A V2 (open inference protocol) REST client for batches of rows, paced by :mod:`batch_jobs.concurrency`.
 
 Answers are sorted by what can help: 200 gives one result per row; 429 and 503 are overload (pause,
 shrink the concurrency, send again); another 4xx means a row is bad, so the batch is split in halves
@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import orjson
 import requests
 
-from batch_jobs.aimd import AimdController, AimdSettings
+from batch_jobs.concurrency import ConcurrencyController, ConcurrencySettings
 from batch_jobs.schema import ModelMetadata, RowEncoder, parse_metadata
 from serving_core.errors import AiServingError, NotFoundError, RemoteServiceError, UnreachableError
 from serving_core.retry_after import retry_after_seconds
@@ -160,7 +160,7 @@ class V2BatchClient:
         endpoint_url: str,
         model_name: str,
         encoder: RowEncoder,
-        settings: AimdSettings,
+        settings: ConcurrencySettings,
         *,
         timeout_s: float = 120.0,
         max_attempts: int = 6,
@@ -168,7 +168,7 @@ class V2BatchClient:
         """Call ``endpoint_url`` for ``model_name``; ``max_attempts`` bounds retries of one batch."""
         self.url = f"{endpoint_url.rstrip('/')}/v2/models/{model_name}/infer"
         self.encoder = encoder
-        self.controller = AimdController(settings)
+        self.controller = ConcurrencyController(settings)
         self.timeout_s = timeout_s
         self.max_attempts = max_attempts
 
@@ -212,7 +212,7 @@ class V2BatchClient:
                         if cancelled():
                             raise JobCancelledError("the job was cancelled", hint="run it again to resume")
                     while pending and len(in_flight) < self.controller.allowed(now):
-                        in_flight.add(asyncio.create_task(self._send(session, pending.pop())))
+                        in_flight.add(asyncio.create_task(self._send(session, pending.pop(), len(in_flight) + 1)))
                     wait_s = max(0.01, self.controller.paused_until - now) if not in_flight else 0.5
                     if not in_flight:
                         await asyncio.sleep(min(wait_s, 0.5))
@@ -241,13 +241,13 @@ class V2BatchClient:
             tuple(ItemResult(batch.ids[position], error=f"bad row: {reason}") for position, reason in bad.items()),
         )
 
-    async def _send(self, session: Any, batch: Batch) -> _Answer:
+    async def _send(self, session: Any, batch: Batch, in_flight: int) -> _Answer:
         import aiohttp
 
         batch, bad = self._encoded(batch)
         if not batch.ids:
             return _Answer(batch, 0, -1, b"", 0.0, None, bad)
-        sequence = self.controller.sent()
+        sequence = self.controller.sent(in_flight)
         started = time.monotonic()
         try:
             async with session.post(self.url, data=batch.body, headers={"Content-Type": "application/json"}) as answer:

@@ -126,7 +126,7 @@ def shard_runner(
         rows = cache.rows_of(InputFile(first.key, first.size, first.version, first.format))
         metadata = fetch_metadata(endpoint_url, plan.model_name)
         encoder = encoder_for(metadata, rows[:CHECKED_ROWS], f"{plan.input_uri}")
-    client = V2BatchClient(endpoint_url, plan.model_name, encoder, settings.aimd)
+    client = V2BatchClient(endpoint_url, plan.model_name, encoder, settings.concurrency)
     return ShardRunner(plan, source, output, client, settings, cache, on_progress)
 
 

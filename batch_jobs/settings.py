@@ -11,7 +11,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-from batch_jobs.aimd import AimdSettings
+from batch_jobs.concurrency import ConcurrencySettings
 from serving_core.errors import InvalidInputError
 
 
@@ -21,7 +21,7 @@ class JobSettings:
 
     rows_per_request: int = 32
     error_budget: float = 0.001
-    aimd: AimdSettings = field(default_factory=AimdSettings)
+    concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot work.
@@ -45,8 +45,8 @@ class JobSettings:
         Raises:
             InvalidInputError: a knob out of range.
         """
-        aimd = AimdSettings(max_concurrency=max_concurrency, latency_tolerance=latency_tolerance)
-        return cls(rows_per_request=rows_per_request, error_budget=error_budget, aimd=aimd)
+        concurrency = ConcurrencySettings(max_concurrency=max_concurrency, latency_tolerance=latency_tolerance)
+        return cls(rows_per_request=rows_per_request, error_budget=error_budget, concurrency=concurrency)
 
     def budget_items(self, total_items: int) -> int:
         """How many items may fail in a job of ``total_items``."""

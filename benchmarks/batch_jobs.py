@@ -1,4 +1,4 @@
-"""Batch-job benchmark: the adaptive (AIMD) client vs a sequential and a fixed-concurrency client vs wrk.
+"""Batch-job benchmark: the adaptive client vs a sequential and a fixed-concurrency client vs wrk.
 
 One 200,000-row Parquet input (20 features) through our model wrapper serving the serving benchmark's
 RandomForest (pinned to one core; every client pinned to another). In the same run:
@@ -6,7 +6,8 @@ RandomForest (pinned to one core; every client pinned to another). In the same r
 - the predictor's own peak rows/s and its unloaded p99: wrk with the same request body (``--rows-per-request``
   rows) at concurrency 1 (unloaded) and at each of ``--wrk-concurrency``, before and after the clients (the
   best of all is the peak);
-- a sequential client (one request at a time), a fixed-concurrency client (c=64) and the adaptive client, each
+- a sequential client (one request at a time), fixed-concurrency clients (c=64, and any of ``--sweep``: where
+  the same client would meet both targets at a fixed concurrency) and the adaptive client, each
   the whole job into a fresh output location; client-side request latencies give each one's p99;
 - kill-and-resume: ``aiserving job run`` started as a process, killed (SIGKILL) twice part-way, then run to
   the end; every item id must appear exactly once in the results.
@@ -36,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from batch_jobs.aimd import AimdSettings
 from batch_jobs.client import Batch, ItemResult
+from batch_jobs.concurrency import ConcurrencySettings
 from batch_jobs.outputs import OutputLocation
 from batch_jobs.runner import JobSettings, plan_job, shard_runner, summarise_job
 from benchmarks.serving import (
@@ -89,7 +90,7 @@ class FixedConcurrency:
         self.limit = limit
         self.paused_until = 0.0
         self.decreases = 0
-        self.settings = AimdSettings(max_concurrency=limit)
+        self.settings = ConcurrencySettings(max_concurrency=limit)
         self._sent = 0
 
     def allowed(self, now: float) -> int:
@@ -99,7 +100,7 @@ class FixedConcurrency:
     def concurrency(self) -> int:
         return self.limit
 
-    def sent(self) -> int:
+    def sent(self, in_flight: int) -> int:
         self._sent += 1
         return self._sent
 
@@ -119,6 +120,7 @@ class ClientResult:
     p50_ms: float
     p99_ms: float
     decreases: int
+    median_limit: float  # the concurrency limit at each answer, median over the job
 
     @property
     def rows_per_s(self) -> float:
@@ -130,18 +132,20 @@ def run_client(
 ) -> ClientResult:
     """The whole job through one client in this process (pinned to the client core); request latencies kept."""
     max_concurrency = fixed or (1 if name == "sequential" else args.max_concurrency)
-    aimd = AimdSettings(max_concurrency=max_concurrency, latency_tolerance=args.latency_tolerance)
-    settings = JobSettings(rows_per_request=args.rows_per_request, error_budget=0.0, aimd=aimd)
+    concurrency = ConcurrencySettings(max_concurrency=max_concurrency, latency_tolerance=args.latency_tolerance)
+    settings = JobSettings(rows_per_request=args.rows_per_request, error_budget=0.0, concurrency=concurrency)
     job = plan_job(input_uri, str(out), endpoint_url=endpoint, model_name=MODEL_NAME, shard_size=args.shard_size)
     runner = shard_runner(job, settings)
     if fixed is not None:
         runner.client.controller = FixedConcurrency(fixed)  # type: ignore[assignment]
     latencies: list[float] = []
+    limits: list[int] = []
     original = runner.client.run
 
     def recording_run(batches: Iterable[Batch], on_results, cancelled=lambda: False) -> None:  # type: ignore[no-untyped-def]
         def record(results: list[ItemResult], latency_s: float) -> None:
             latencies.append(latency_s)
+            limits.append(runner.client.controller.concurrency)
             on_results(results, latency_s)
 
         original(batches, record, cancelled)
@@ -154,7 +158,7 @@ def run_client(
     measured = np.asarray(latencies) * 1000
     return ClientResult(name, seconds, int(summary["items_done"]), int(summary["errors"]),
                         float(np.percentile(measured, 50)), float(np.percentile(measured, 99)),
-                        getattr(runner.client.controller, "decreases", 0))  # fmt: skip
+                        getattr(runner.client.controller, "decreases", 0), float(np.median(limits)))  # fmt: skip
 
 
 def kill_and_resume(endpoint: str, input_uri: str, out: Path, args: argparse.Namespace, total: int) -> dict[str, int]:
@@ -210,6 +214,7 @@ def main() -> int:
     parser.add_argument("--shard-size", type=int, default=10_000)
     parser.add_argument("--max-concurrency", type=int, default=64, help="the adaptive client's ceiling")
     parser.add_argument("--fixed-concurrency", type=int, default=64)
+    parser.add_argument("--sweep", type=int, nargs="*", default=[], help="more fixed concurrencies, e.g. 4 8 16")
     parser.add_argument("--latency-tolerance", type=float, default=2.0)
     parser.add_argument("--wrk-concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16, 64])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk measurement")
@@ -243,8 +248,9 @@ def main() -> int:
             peak = max(points, key=lambda point: point.rows_per_s)
             results: list[ClientResult] = []
             with pinned(args.client_core):
-                for name, fixed in (("sequential", None), (f"fixed c={args.fixed_concurrency}", args.fixed_concurrency),
-                                    ("adaptive (AIMD)", None)):  # fmt: skip
+                fixed_points = [args.fixed_concurrency, *args.sweep]
+                for name, fixed in (("sequential", None), *((f"fixed c={c}", c) for c in fixed_points),
+                                    ("adaptive", None)):  # fmt: skip
                     result = run_client(name, url, input_uri, work / f"out-{len(results)}", args, fixed)
                     print(f"{name}: {result.rows_per_s:.0f} rows/s, p99 {result.p99_ms:.1f} ms", file=sys.stderr)
                     results.append(result)
@@ -253,21 +259,21 @@ def main() -> int:
             peak = max(points, key=lambda point: point.rows_per_s)
             resume = kill_and_resume(url, input_uri, work / "out-resume", args, args.rows)
             print(f"kill and resume: {resume}", file=sys.stderr)
-    sequential, fixed_result, adaptive = results
+    sequential, fixed_result, *swept, adaptive = results
     lines = [
         f"{args.rows:,} rows (Parquet, {FEATURES} features), {args.rows_per_request} rows per request, shards of "
         f"{args.shard_size:,}; RandomForest (50 trees) in our wrapper on core {args.server_core} (max batch "
         f"{args.max_batch_size} rows, {args.max_latency_ms:g} ms); clients and wrk on core {args.client_core}.",
         "",
-        "| client | rows/s | p50 ms | p99 ms | errors | back-offs |",
-        "|---|---|---|---|---|---|",
+        "| client | rows/s | p50 ms | p99 ms | errors | 429/503 back-offs | median limit |",
+        "|---|---|---|---|---|---|---|",
     ]
     for result in results:
         lines.append(f"| {result.name} | {result.rows_per_s:,.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} | "
-                     f"{result.errors} | {result.decreases} |")  # fmt: skip
+                     f"{result.errors} | {result.decreases} | {result.median_limit:g} |")  # fmt: skip
     for number, point in enumerate(points):
         when = "before" if number < len(args.wrk_concurrency) else "after"
-        lines.append(f"| wrk c={point.concurrency} ({when}) | {point.rows_per_s:,.0f} | | {point.p99_ms:.1f} | | |")
+        lines.append(f"| wrk c={point.concurrency} ({when}) | {point.rows_per_s:,.0f} | | {point.p99_ms:.1f} | | | |")
     unloaded_p99 = sequential.p99_ms
     lines += [
         "",
@@ -277,6 +283,11 @@ def main() -> int:
         f"- adaptive p99 / unloaded p99 (sequential client {unloaded_p99:.1f} ms; wrk c=1 {unloaded.p99_ms:.1f} ms): "
         f"{adaptive.p99_ms / unloaded_p99:.2f}x (target ≤ 2); fixed c={args.fixed_concurrency}: "
         f"{fixed_result.p99_ms / unloaded_p99:.2f}x",
+        *(
+            f"- {result.name}: {result.rows_per_s / peak.rows_per_s:.2f}x the wrk peak, p99 "
+            f"{result.p99_ms / unloaded_p99:.2f}x unloaded"
+            for result in swept
+        ),
         f"- killed {resume['kills']}x and resumed: {resume['items']:,} items, {resume['lost']} lost, "
         f"{resume['duplicated']} duplicated (target 0 and 0)",
     ]

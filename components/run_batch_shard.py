@@ -22,8 +22,8 @@ def run_batch_shard(
         shard: Index of the shard in the manifest at output_uri.
         output_uri: The job's output location (its manifest says what to read and which model to call).
         rows_per_request: Items sent in one V2 request.
-        max_concurrency: Most requests in flight; the client adapts below it (AIMD).
-        latency_tolerance: Back off when latency passes this multiple of the unloaded latency.
+        max_concurrency: Most requests in flight; the client adapts below it.
+        latency_tolerance: Keep the predictor's p90 latency within this multiple of its unloaded p90.
         error_budget: Fraction of the job's items that may fail; past it the shard stops.
 
     Returns:

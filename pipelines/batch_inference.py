@@ -47,9 +47,9 @@ def batch_inference(
         input_format: auto (from each file's suffix), jsonl, csv or parquet.
         shard_size: Items per shard; one output file and one ParallelFor task each.
         rows_per_request: Items per V2 request.
-        max_concurrency: Most requests in flight per shard task; the client adapts below it (AIMD).
-        latency_tolerance: The client halves its concurrency when latency passes this multiple of the unloaded
-            latency (and on 429/503).
+        max_concurrency: Most requests in flight per shard task; the client adapts below it.
+        latency_tolerance: How much slower the client may make the predictor: it steers its concurrency to
+            where the p90 latency is this multiple of the unloaded p90 (and cuts it on 429/503).
         error_budget: Fraction of items that may fail (written to errors files with the reason) before the
             job fails.
         storage_secret: Kubernetes secret with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL.

@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 from aiserving import jobs
-from batch_jobs.aimd import AimdSettings
+from batch_jobs.concurrency import ConcurrencySettings
 from batch_jobs.runner import JobSettings, plan_job, run_job
 from serving_core.errors import InvalidInputError, NotFoundError, RemoteServiceError
 from tests.conftest import REPO_ROOT
@@ -220,7 +220,7 @@ def test_overload_answers_pause_for_retry_after_and_lose_nothing(tmp_path: Path)
         endpoint = f"http://127.0.0.1:{server.server_port}"
         job = plan_job(str(tmp_path / "in.jsonl"), str(tmp_path / "out"), endpoint_url=endpoint, model_name="echo",
                        shard_size=90)  # fmt: skip
-        summary = run_job(job, JobSettings(rows_per_request=3, aimd=AimdSettings(max_concurrency=1)))
+        summary = run_job(job, JobSettings(rows_per_request=3, concurrency=ConcurrencySettings(max_concurrency=1)))
     finally:
         server.shutdown()
         server.server_close()

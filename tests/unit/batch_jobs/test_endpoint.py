@@ -7,7 +7,7 @@ import pytest
 from aiserving.pipeline_ops.catalog import compiled_path
 from aiserving.pipeline_ops.compile import pipeline_inputs
 from aiserving.steps.batch_plan import isvc_endpoint, resolve_endpoint
-from batch_jobs.aimd import AimdSettings
+from batch_jobs.concurrency import ConcurrencySettings
 from batch_jobs.settings import JobParameters, JobSettings
 from serving_core.errors import InvalidInputError
 
@@ -47,7 +47,9 @@ def test_job_parameters_are_the_pipeline_inputs_and_give_the_shards_settings() -
                                latency_tolerance=3.0, error_budget=0.01)  # fmt: skip
     assert parameters.name == "iris"
     assert parameters.settings() == JobSettings(
-        rows_per_request=128, error_budget=0.01, aimd=AimdSettings(max_concurrency=8, latency_tolerance=3.0)
+        rows_per_request=128,
+        error_budget=0.01,
+        concurrency=ConcurrencySettings(max_concurrency=8, latency_tolerance=3.0),
     )
     inputs = pipeline_inputs(compiled_path("batch-inference"))
     assert sorted(parameters.as_arguments()) == sorted(set(inputs) - {"storage_secret"})
