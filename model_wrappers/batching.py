@@ -10,8 +10,9 @@ fail only that caller (with 500) and never its neighbours. Once :meth:`AdaptiveB
 begins, new callers get :class:`DrainingError`; drain returns when the queued work is done.
 
 Predict runs in a thread of its own, so the event loop keeps receiving the next batch while it
-runs; or, with ``predict_on_loop``, on the event loop itself (what KServe does with a synchronous
-``predict``), which is cheaper when every call holds one request: see :class:`AdaptiveBatcher`.
+runs; or, without batching (``predict_on_loop``), on the event loop itself, one caller per loop
+iteration in arrival order (what KServe does with a synchronous ``predict``), which is cheaper when
+every call holds one request: see :class:`AdaptiveBatcher`.
 """
 
 from __future__ import annotations
@@ -70,16 +71,24 @@ class AdaptiveBatcher:
         ``pending_arrivals`` tells how many requests are being received but are not queued yet;
         while it is zero the batcher does not wait for more callers.
 
-        ``predict_on_loop`` runs ``predict`` on the event loop instead, yielding to it after each
-        call so responses go out and new requests are read between predicts. Without batching that
-        is faster: a predict thread competes with the event loop for the GIL on every request
-        (sklearn, torch and numpy release and retake it many times per call), which cost a 1-row
-        RandomForest predict about 1 ms of extra CPU on one core (``benchmarks/serving.py``,
-        docs/performance.md). The event loop then answers nothing else (health, metrics) while a
-        predict runs.
+        ``predict_on_loop`` (only without batching, ``max_batch_size`` 1) runs ``predict`` on the
+        event loop: callers queue in arrival order and each loop iteration runs one of them (a
+        ``call_soon`` callback, no worker task), so between two predicts the loop writes the answers
+        and reads new requests. Running a predict as soon as its request is parsed would serve the
+        connections the kernel reports first again and again (measured: some callers waited 2 s at
+        concurrency 32). A predict thread would compete with the event loop for the GIL on
+        every request (sklearn, torch and numpy release and retake it many times per call), which
+        cost a 1-row RandomForest predict about 1 ms of extra CPU on one core
+        (``benchmarks/serving.py``, docs/performance.md). The event loop then answers nothing else
+        (health, metrics) while a predict runs.
+
+        Raises:
+            InvalidInputError: a limit is out of range, or ``predict_on_loop`` with batching.
         """
         if max_batch_size < 1:
             raise InvalidInputError(f"max batch size must be at least 1, got {max_batch_size}")
+        if predict_on_loop and max_batch_size != 1:
+            raise InvalidInputError(f"predict on the event loop serves one request per call, not {max_batch_size}")
         if max_latency_s < 0:
             raise InvalidInputError(f"max latency must not be negative, got {max_latency_s * 1000:g} ms")
         self._predict = predict
@@ -103,21 +112,36 @@ class AdaptiveBatcher:
 
     async def submit(self, arrays: Arrays, rows: int) -> Arrays:
         """Queue one caller's rows and wait for exactly its rows of the outputs, in order."""
+        return await self.enqueue(arrays, rows)
+
+    def enqueue(self, arrays: Arrays, rows: int) -> asyncio.Future[Arrays]:
+        """Queue one caller's rows; the future holds exactly its rows of the outputs, or the model's error.
+
+        For callers that answer from a callback rather than a task (the lean HTTP protocol).
+
+        Raises:
+            DrainingError: the batcher is draining for shutdown.
+        """
         if self._closing:
             raise DrainingError("the model server is shutting down")
         loop = asyncio.get_running_loop()
-        if self._worker is None:
-            self._worker = loop.create_task(self._run(), name="adaptive-batcher")
         pending = _Pending(arrays=arrays, rows=rows, enqueued_at=loop.time(), future=loop.create_future())
         self._queue.append(pending)
         self._metrics.queue_depth.inc()
+        if self._predict_on_loop:
+            if not self._busy:
+                self._busy = True
+                loop.call_soon(self._predict_next)
+            return pending.future
+        if self._worker is None:
+            self._worker = loop.create_task(self._run(), name="adaptive-batcher")
         self._wake()
-        return await pending.future
+        return pending.future
 
     async def drain(self) -> None:
         """Stop taking callers, finish every queued batch, then stop the worker."""
         self._closing = True
-        if self._worker is not None and not self._idle():
+        if not self._idle():
             if self._drained is None:
                 self._drained = asyncio.get_running_loop().create_future()
             await self._drained
@@ -125,6 +149,25 @@ class AdaptiveBatcher:
         if worker is not None:
             worker.cancel()
             await asyncio.gather(worker, return_exceptions=True)
+
+    def _predict_next(self) -> None:
+        """Without batching: the oldest caller's predict, on the loop; the next one in the next iteration."""
+        pending = self._queue.popleft()
+        self._metrics.queue_depth.dec()
+        self._metrics.observe_batch(pending.rows, 1)
+        try:
+            outputs = self._predict(pending.arrays, pending.rows)
+        except Exception as error:  # reaches this caller as a 500
+            self._fail(pending.future, pending.rows, error)
+        else:
+            if not pending.future.done():  # the caller may have gone away
+                pending.future.set_result(outputs)
+        if self._queue:
+            asyncio.get_running_loop().call_soon(self._predict_next)
+            return
+        self._busy = False
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
 
     def _idle(self) -> bool:
         """No batch running and nobody queued or carried over."""
@@ -182,13 +225,14 @@ class AdaptiveBatcher:
     async def _run(self) -> None:
         while True:
             batch = await self._collect()
-            groups: dict[Any, list[_Pending]] = {}
-            for pending in batch:
-                groups.setdefault(pending.stack_key, []).append(pending)
-            for group in groups.values():
-                await self._execute(group)
-            if self._predict_on_loop:
-                await asyncio.sleep(0)  # the answered callers run (and new requests are read) before the next predict
+            if len(batch) == 1:
+                await self._execute(batch)
+            else:
+                groups: dict[Any, list[_Pending]] = {}
+                for pending in batch:
+                    groups.setdefault(pending.stack_key, []).append(pending)
+                for group in groups.values():
+                    await self._execute(group)
             self._busy = False
             if self._drained is not None and not self._drained.done() and self._idle():
                 self._drained.set_result(None)
@@ -200,12 +244,16 @@ class AdaptiveBatcher:
             outputs = await self._run_predict(stack([pending.arrays for pending in group]), rows)
         except Exception as error:  # a model failure must reach the callers, never kill the worker
             if len(group) == 1:
-                self._fail(group[0], error)
+                self._fail(group[0].future, rows, error)
                 return
             # One caller's bad rows must not fail the others: rerun each caller alone.
             logger.warning("a batch of %d requests failed (%s); retrying each request alone", len(group), error)
             for pending in group:
                 await self._execute_alone(pending)
+            return
+        if len(group) == 1:
+            if not group[0].future.done():  # the caller may have gone away
+                group[0].future.set_result(outputs)
             return
         start = 0
         for pending in group:
@@ -217,19 +265,17 @@ class AdaptiveBatcher:
         try:
             outputs = await self._run_predict(pending.arrays, pending.rows)
         except Exception as error:  # reaches this caller as a 500
-            self._fail(pending, error)
+            self._fail(pending.future, pending.rows, error)
             return
         if not pending.future.done():
             pending.future.set_result(outputs)
 
     async def _run_predict(self, arrays: Arrays, rows: int) -> Arrays:
-        if self._predict_on_loop:
-            return self._predict(arrays, rows)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._predict, arrays, rows)
 
     @staticmethod
-    def _fail(pending: _Pending, error: Exception) -> None:
-        logger.warning("prediction for a request of %d rows failed: %s", pending.rows, error)
-        if not pending.future.done():
-            pending.future.set_exception(error)
+    def _fail(future: asyncio.Future[Arrays], rows: int, error: Exception) -> None:
+        logger.warning("prediction for a request of %d rows failed: %s", rows, error)
+        if not future.done():
+            future.set_exception(error)

@@ -107,16 +107,18 @@ def _check_rows(arrays: Arrays) -> Arrays:
 
 
 def _check_names(io: ModelIO, names: Sequence[str]) -> None:
-    expected = ", ".join(field.name for field in io.inputs)
+    def expected() -> str:  # only for the message: this check runs on every request
+        return ", ".join(field.name for field in io.inputs)
+
     for name in names:
         if io.input_named(name) is None:
-            raise InvalidInputError(f"input {name!r} is not in the model signature; expected inputs: {expected}")
-    duplicates = {name for name in names if list(names).count(name) > 1}
-    if duplicates:
+            raise InvalidInputError(f"input {name!r} is not in the model signature; expected inputs: {expected()}")
+    if len(set(names)) != len(names):
+        duplicates = {name for name in names if list(names).count(name) > 1}
         raise InvalidInputError(f"input {sorted(duplicates)[0]!r} is given more than once")
     for field in io.inputs:
         if field.required and field.name not in names:
-            raise InvalidInputError(f"input {field.name!r} is missing; expected inputs: {expected}")
+            raise InvalidInputError(f"input {field.name!r} is missing; expected inputs: {expected()}")
 
 
 def decode_v2(request: InferRequest, io: ModelIO) -> Arrays:

@@ -13,7 +13,7 @@ handlers; this route only parses the raw body, falls back to KServe, and writes 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,30 @@ logger = logging.getLogger(__name__)
 _BINARY_HEADER = b"inference-header-content-length"
 
 
-class _Fallback(Exception):
+class Fallback(Exception):
     """The request needs a KServe feature the lean route does not implement."""
+
+
+def takes_headers(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether the lean route answers a request with these (lower-case) headers: plain JSON, no CloudEvent."""
+    content_type = b""
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value.split(b";")[0].strip()
+        elif name == _BINARY_HEADER or name.startswith(b"ce-"):
+            return False
+    return content_type == b"application/json"
+
+
+def error_answer(error: Exception) -> tuple[int, dict[str, str]]:
+    """The status and ``{"error": ...}`` body KServe's handlers answer ``error`` with."""
+    if isinstance(error, InvalidInput):
+        return 400, {"error": str(error)}
+    if isinstance(error, ModelNotReady):  # also while shutting down, as on KServe's route
+        return 503, {"error": str(error)}
+    # The model failed: the caller gets KServe's 500 body.
+    logger.error("inference failed: %s", error, exc_info=error)
+    return 500, {"error": f"{type(error).__name__} : {error}"}
 
 
 def _json_tensor(item: Any, position: int) -> V2Tensor:
@@ -46,7 +68,7 @@ def _json_tensor(item: Any, position: int) -> V2Tensor:
     if not isinstance(shape, list) or not all(isinstance(dim, int) for dim in shape):
         raise InvalidInputError(f"input {name!r}: 'shape' must be a list of integers")
     if "parameters" in item and isinstance(item["parameters"], Mapping) and "binary_data_size" in item["parameters"]:
-        raise _Fallback
+        raise Fallback
     if data is None:
         raise InvalidInputError(f"input {name!r} has no 'data'")
     dtype = to_np_dtype(datatype)
@@ -94,7 +116,7 @@ def v2_json_response(outputs: Arrays, model_name: str, request_id: str) -> dict[
     }
 
 
-class _JsonRequest:
+class JsonRequest:
     """One JSON body on the lean route, decoded and answered as KServe's V1 or V2 REST handler would."""
 
     def __init__(self, body: bytes, *, v2: bool, model_name: str) -> None:
@@ -109,7 +131,7 @@ class _JsonRequest:
         Raises:
             InvalidInput: the body is not JSON.
             InvalidInputError: the document does not match the signature.
-            _Fallback: the request asks for binary outputs (KServe's handler encodes those).
+            Fallback: the request asks for binary outputs (KServe's handler encodes those).
         """
         try:
             document = orjson.loads(self.body)
@@ -120,7 +142,7 @@ class _JsonRequest:
         if not isinstance(document, Mapping) or not isinstance(document.get("inputs"), list):
             raise InvalidInputError("a V2 request needs a JSON object with an 'inputs' list")
         if _wants_binary_outputs(document):
-            raise _Fallback
+            raise Fallback
         request_id = document.get("id")
         self.request_id = request_id if isinstance(request_id, str) else ""
         return decode_v2_tensors([_json_tensor(item, position) for position, item in enumerate(document["inputs"])], io)
@@ -148,27 +170,18 @@ class FastInferenceRoute:
         if scope["type"] != "http" or scope.get("method") != "POST" or path not in (self._v2_path, self._v1_path):
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        content_type = headers.get(b"content-type", b"").split(b";")[0].strip()
-        if (
-            content_type != b"application/json"
-            or _BINARY_HEADER in headers
-            or any(h.startswith(b"ce-") for h in headers)
-        ):
+        if not takes_headers(scope.get("headers") or []):
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
-        request = _JsonRequest(body, v2=path == self._v2_path, model_name=self.model.name)
+        request = JsonRequest(body, v2=path == self._v2_path, model_name=self.model.name)
         try:
             status, answer = 200, await self.model.infer(request)
-        except _Fallback:
+        except Fallback:
             await self.app(scope, _replay(body), send)
             return
-        except (InvalidInput, ModelNotReady) as error:  # 503 also while shutting down, as on KServe's route
-            status, answer = (400 if isinstance(error, InvalidInput) else 503), {"error": str(error)}
-        except Exception as error:  # the model failed: the caller gets KServe's 500 body
-            logger.error("inference failed: %s", error, exc_info=error)
-            status, answer = 500, {"error": f"{type(error).__name__} : {error}"}
+        except Exception as error:
+            status, answer = error_answer(error)
         payload = orjson.dumps(answer)
         await send(
             {

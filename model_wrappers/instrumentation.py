@@ -30,15 +30,21 @@ _GRPC_INFER = "/inference.GRPCInferenceService/ModelInfer"
 
 
 @dataclass
-class _Arrival:
+class Arrival:
+    """One inference request between arrival and the batch queue."""
+
     queued: bool = False
 
 
-_current_arrival: contextvars.ContextVar[_Arrival | None] = contextvars.ContextVar("arrival", default=None)
+_current_arrival: contextvars.ContextVar[Arrival | None] = contextvars.ContextVar("arrival", default=None)
 
 
 class ArrivalTracker:
-    """How many inference requests have arrived but are not in the batch queue yet (event-loop thread only)."""
+    """How many inference requests have arrived but are not in the batch queue yet (event-loop thread only).
+
+    Tasks use :meth:`arrive`, :meth:`queued` and :meth:`leave` (the request's context carries its
+    arrival); callbacks without a task of their own hold the :class:`Arrival` from :meth:`begin`.
+    """
 
     def __init__(self) -> None:
         """Start with nobody on the way."""
@@ -49,19 +55,28 @@ class ArrivalTracker:
         """Requests being received or decoded."""
         return self._arriving
 
-    def arrive(self) -> contextvars.Token[_Arrival | None]:
-        """A request entered; the returned token ends it in :meth:`leave`."""
+    def begin(self) -> Arrival:
+        """A request entered; :meth:`end` it once it is queued or has failed."""
         self._arriving += 1
-        return _current_arrival.set(_Arrival())
+        return Arrival()
 
-    def queued(self) -> None:
-        """The current request reached the batch queue."""
-        arrival = _current_arrival.get()
-        if arrival is not None and not arrival.queued:
+    def end(self, arrival: Arrival) -> None:
+        """The request reached the batch queue or failed before it (idempotent)."""
+        if not arrival.queued:
             arrival.queued = True
             self._arriving -= 1
 
-    def leave(self, token: contextvars.Token[_Arrival | None]) -> None:
+    def arrive(self) -> contextvars.Token[Arrival | None]:
+        """A request entered the current task; the returned token ends it in :meth:`leave`."""
+        return _current_arrival.set(self.begin())
+
+    def queued(self) -> None:
+        """The current task's request reached the batch queue."""
+        arrival = _current_arrival.get()
+        if arrival is not None:
+            self.end(arrival)
+
+    def leave(self, token: contextvars.Token[Arrival | None]) -> None:
         """The request finished, queued or not (a decode error never queues)."""
         self.queued()
         _current_arrival.reset(token)

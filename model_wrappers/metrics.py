@@ -135,7 +135,11 @@ class ServingMetrics:
     def count_classes(self, labels: np.ndarray[Any, Any]) -> None:
         """Count predicted class labels (one per row)."""
         # collections.Counter, not np.unique (a sort): this runs once per predict, a few rows a call without batching.
-        counts = collections.Counter(labels.astype(str).ravel().tolist())
+        values = labels.ravel().tolist()
+        # str() of a Python int or bool reads as numpy's astype(str) does, without an array of strings.
+        counts = collections.Counter(
+            map(str, values) if labels.dtype.kind in ("i", "u", "b") else labels.astype(str).ravel().tolist()
+        )
         for value in sorted(counts):
             label = value
             if label not in self._classes_seen:

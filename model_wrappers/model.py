@@ -6,6 +6,7 @@ through :meth:`MlflowPyfuncModel.predict`, the lean JSON route (:mod:`model_wrap
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from pathlib import Path
@@ -175,6 +176,18 @@ class MlflowPyfuncModel(kserve.Model):  # type: ignore[misc]
             ModelNotReady: not warmed up yet, or shutting down (REST 503, gRPC ``UNAVAILABLE``).
             InvalidInput: the request does not match the signature (REST 400, gRPC ``INVALID_ARGUMENT``).
         """
+        return request.encode(await self.enqueue(request))
+
+    def enqueue(self, request: InferenceRequest[Any]) -> asyncio.Future[Arrays]:
+        """The first half of :meth:`infer`: check readiness, decode, queue; the future holds this request's rows.
+
+        The caller encodes the outputs with ``request.encode``. For callers that answer from a
+        callback rather than a task (:mod:`model_wrappers.lean_http`).
+
+        Raises:
+            ModelNotReady: not warmed up yet, or shutting down.
+            InvalidInput: the request does not match the signature.
+        """
         if not self.ready:
             raise self.not_ready()
         try:
@@ -183,10 +196,9 @@ class MlflowPyfuncModel(kserve.Model):  # type: ignore[misc]
             raise InvalidInput(str(error)) from error
         self.arrivals.queued()
         try:
-            outputs = await self.batcher.submit(arrays, row_count(arrays))
+            return self.batcher.enqueue(arrays, row_count(arrays))
         except DrainingError as error:
             raise ModelNotReady(self.name, SHUTTING_DOWN) from error
-        return request.encode(outputs)
 
     async def predict(
         self,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import json
 import logging
 import os
@@ -53,6 +54,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from model_wrappers.fast_path import FastInferenceRoute
 from model_wrappers.instrumentation import ArrivalTracker, GrpcInstrumentation, RestInstrumentation
+from model_wrappers.lean_http import LeanHttpProtocol, LeanRoute
 from model_wrappers.loading import import_frameworks, read_flavors
 from model_wrappers.metrics import ServingMetrics
 from model_wrappers.model import MlflowPyfuncModel
@@ -244,9 +246,13 @@ class WrapperServer:
         # In front of the FastAPI app, not inside it: FastAPI matches routes (and KServe times every
         # request) before any middleware runs, which costs more than a batched predict row.
         lean_route = FastInferenceRoute(kserve_routes, model=self.model)
+        # JSON inference skips even the ASGI app: the protocol answers it from the parser's callbacks.
+        # (Any: uvicorn types `http` as a protocol class; it only calls it with keyword arguments.)
+        lean_protocol: Any = functools.partial(LeanHttpProtocol, route=LeanRoute(self.model, self.metrics))
         self._http = uvicorn.Server(
             uvicorn.Config(
                 RestInstrumentation(lean_route, metrics=self.metrics, arrivals=self.arrivals),
+                http=lean_protocol,
                 log_config=None,  # logging is configured by our entry point and KServe, not uvicorn
                 # Off, not just filtered (run() quiets the logger): uvicorn formats the client address and
                 # path for every access log call before the logger's level is checked.

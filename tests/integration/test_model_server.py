@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import grpc
 import mlflow
@@ -89,6 +92,110 @@ def test_v2_rest_infer(iris_server: RunningServer, iris_expected: list[int], ext
         "parameters": None,
         "outputs": [{"name": "output_0", "shape": [3], "datatype": "INT64", "parameters": None, "data": iris_expected}],
     }
+
+
+@dataclass
+class RawResponse:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+def raw_post(path: str, body: bytes, *headers: str, version: str = "1.1") -> bytes:
+    lines = [f"POST {path} HTTP/{version}", "Host: 127.0.0.1", "Content-Type: application/json"]
+    lines += [f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def read_response(reader: BinaryIO) -> RawResponse:
+    status = int(reader.readline().split()[1])
+    headers = {}
+    while line := reader.readline().rstrip(b"\r\n"):
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return RawResponse(status, headers, reader.read(int(headers.get("content-length", 0))))
+
+
+def exchange(server: RunningServer, payload: bytes, responses: int) -> tuple[list[RawResponse], bool]:
+    """Send raw bytes on one connection and read ``responses`` answers; also whether the server then closed it."""
+    with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as connection:
+        connection.sendall(payload)
+        reader = connection.makefile("rb")
+        answers = [read_response(reader) for _ in range(responses)]
+        connection.settimeout(0.5)
+        try:
+            closed = reader.read(1) == b""
+        except TimeoutError:
+            closed = False  # still open: keep-alive
+    return answers, closed
+
+
+def v2_json(request_id: str, rows: np.ndarray = ROWS, **extra: object) -> bytes:
+    return json.dumps({"id": request_id, **v2_body("input_0", rows), **extra}).encode()
+
+
+def test_lean_and_kserve_routes_send_the_same_headers_and_keep_the_connection(iris_server: RunningServer) -> None:
+    # JSON inference is answered by the lean HTTP protocol, a request for per-output parameters by KServe's
+    # handler behind uvicorn's ASGI cycle: a client must not tell them apart.
+    infer = "/v2/models/iris/infer"
+    for body in (v2_json("lean"), v2_json("kserve", **KSERVE_ROUTE), b'{"inputs": []}'):
+        (answer,), closed = exchange(iris_server, raw_post(infer, body), 1)
+        assert set(answer.headers) == {"date", "server", "content-type", "content-length"}, answer.headers
+        assert answer.headers["server"] == "uvicorn"
+        assert answer.headers["content-type"] == "application/json"
+        assert int(answer.headers["content-length"]) == len(answer.body)
+        assert not closed
+
+
+@pytest.mark.parametrize(
+    ("version", "headers"), [("1.0", ()), ("1.1", ("Connection: close",))], ids=["http-1.0", "connection-close"]
+)
+def test_a_connection_the_client_ends_is_closed_after_the_answer(
+    iris_server: RunningServer, iris_expected: list[int], version: str, headers: tuple[str, ...]
+) -> None:
+    (answer,), closed = exchange(
+        iris_server, raw_post("/v2/models/iris/infer", v2_json("a"), *headers, version=version), 1
+    )
+    assert answer.status == 200
+    assert answer.headers["connection"] == "close"
+    assert json.loads(answer.body)["outputs"][0]["data"] == iris_expected
+    assert closed
+
+
+def test_pipelined_requests_are_answered_in_order(iris_server: RunningServer, iris_expected: list[int]) -> None:
+    # Sent at once: the first goes the lean way, the others queue in uvicorn behind it, whatever their route.
+    payload = b"".join(
+        [
+            raw_post("/v2/models/iris/infer", v2_json("first")),
+            raw_post("/v2/models/iris/infer", v2_json("second", **KSERVE_ROUTE)),
+            raw_post("/v1/models/iris:predict", json.dumps({"instances": ROWS.tolist()}).encode()),
+            raw_post("/v2/models/iris/infer", v2_json("fourth", ROWS[:, :3])),
+            raw_post("/v2/models/iris/infer", v2_json("fifth")),
+        ]
+    )
+    answers, closed = exchange(iris_server, payload, 5)
+    assert [answer.status for answer in answers] == [200, 200, 200, 400, 200]
+    bodies = [json.loads(answer.body) for answer in answers]
+    assert [bodies[i]["id"] for i in (0, 1, 4)] == ["first", "second", "fifth"]
+    assert bodies[2] == {"predictions": iris_expected}
+    assert "input 'input_0' has shape [3, 3], expected [-1, 4]" in bodies[3]["error"]
+    assert not closed
+
+
+def test_expect_100_continue_is_answered_before_the_body(iris_server: RunningServer, iris_expected: list[int]) -> None:
+    body = v2_json("continued")
+    head = raw_post("/v2/models/iris/infer", b"", "Expect: 100-continue").replace(
+        b"Content-Length: 0", f"Content-Length: {len(body)}".encode()
+    )
+    with socket.create_connection(("127.0.0.1", iris_server.http_port), timeout=10) as connection:
+        connection.sendall(head)
+        reader = connection.makefile("rb")
+        assert reader.readline() == b"HTTP/1.1 100 Continue\r\n"
+        assert reader.readline() == b"\r\n"
+        connection.sendall(body)
+        answer = read_response(reader)
+    assert answer.status == 200
+    assert json.loads(answer.body)["outputs"][0]["data"] == iris_expected
 
 
 def test_v2_rest_binary_extension_goes_through_kserve(iris_server: RunningServer, iris_expected: list[int]) -> None:

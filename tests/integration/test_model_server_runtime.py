@@ -172,9 +172,11 @@ def post_to(server: RunningServer, name: str, rows: np.ndarray) -> requests.Resp
     return requests.post(f"{server.url}/v2/models/{name}/infer", json=body, timeout=30)
 
 
-def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batching", [(), ("--max-batch-size", "1")], ids=["batching-on", "batching-off"])
+def test_sigterm_drains_in_flight_requests(tmp_path: Path, batching: tuple[str, ...]) -> None:
+    # Without batching the predict runs on the event loop, inside the lean protocol's parser callback.
     model_dir = save_sleeper(tmp_path / "model")
-    with running_server(model_dir, "sleeper", tmp_path) as server:
+    with running_server(model_dir, "sleeper", tmp_path, *batching) as server:
         results: list[requests.Response] = []
         caller = threading.Thread(target=lambda: results.append(post_to(server, "sleeper", np.array([[1.5]]))))
         caller.start()

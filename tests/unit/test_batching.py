@@ -126,6 +126,8 @@ def test_drain_finishes_queued_work_then_refuses() -> None:
 def test_invalid_limits_are_rejected() -> None:
     with pytest.raises(InvalidInputError, match="max batch size must be at least 1, got 0"):
         AdaptiveBatcher(RecordingSum(), max_batch_size=0, max_latency_s=0.0, metrics=metrics())
+    with pytest.raises(InvalidInputError, match="predict on the event loop serves one request per call, not 8"):
+        AdaptiveBatcher(RecordingSum(), max_batch_size=8, max_latency_s=0.0, metrics=metrics(), predict_on_loop=True)
 
 
 def test_drain_waits_on_the_last_batch_without_polling(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,3 +222,30 @@ def test_predict_runs_in_its_own_thread_by_default() -> None:
     loop_thread = asyncio.run(scenario())
     assert len(threads) == 1
     assert threads[0] != loop_thread
+
+
+def test_without_batching_callers_are_served_in_arrival_order_and_a_failure_stays_with_its_caller() -> None:
+    # Batching off: no worker task; one caller's predict per loop iteration, oldest first.
+    predict = RecordingSum(pause_s=0)
+    registry = CollectorRegistry()
+    recorded = ServingMetrics("m", max_batch_size=1, registry=registry)
+    batcher = AdaptiveBatcher(predict, max_batch_size=1, max_latency_s=0.05, metrics=recorded, predict_on_loop=True)
+
+    async def scenario() -> tuple[list[asyncio.Future[Arrays]], list[int]]:
+        rows = [{"x": np.array([[1.0, 2.0]])}, {"x": np.array([[-1.0, 0.0]])}, {"x": np.array([[3.0, 4.0]])}]
+        futures = [batcher.enqueue(arrays, 1) for arrays in rows]
+        settled_per_iteration = []
+        while not all(future.done() for future in futures):
+            await asyncio.sleep(0)
+            settled_per_iteration.append(sum(future.done() for future in futures))
+        await batcher.drain()
+        return futures, settled_per_iteration
+
+    (good, bad, other), settled = asyncio.run(scenario())
+    assert settled == [1, 2, 3]
+    assert good.result()["y"].tolist() == [30.0]
+    assert isinstance(bad.exception(), ValueError)
+    assert other.result()["y"].tolist() == [70.0]
+    assert predict.calls == [1, 1, 1]
+    assert registry.get_sample_value("model_batch_requests_count", {"model_name": "m"}) == 3
+    assert registry.get_sample_value("model_queue_depth", {"model_name": "m"}) == 0

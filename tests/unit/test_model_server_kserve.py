@@ -31,6 +31,7 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from kserve.protocol.rest.server import RESTServer
 from prometheus_client import CollectorRegistry
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from model_wrappers.fast_path import FastInferenceRoute
 from model_wrappers.instrumentation import ArrivalTracker
@@ -91,6 +92,35 @@ def test_uvicorn_serves_given_sockets_and_stops_on_its_flag() -> None:
     server = uvicorn.Server(uvicorn.Config(kserve_app, log_config=None))
     assert server.should_exit is False
     assert isinstance(server.config.backlog, int)
+
+
+def test_uvicorn_httptools_protocol_the_lean_protocol_extends() -> None:
+    # model_wrappers/lean_http.py overrides these parser callbacks, stands in for the request cycle
+    # (the attributes uvicorn reads from it) and builds one for requests it hands to the ASGI app.
+    from importlib.metadata import version
+
+    assert version("uvicorn").startswith("0.54."), "re-check model_wrappers/lean_http.py against the new uvicorn"
+    for callback in ("on_headers_complete", "on_body", "on_message_complete", "on_response_complete"):
+        assert parameters(getattr(HttpToolsProtocol, callback))[0] == "self"
+    assert parameters(HttpToolsProtocol)[:4] == ["config", "server_state", "app_state", "_loop"]
+    assert parameters(HttpToolsProtocol._start_asgi_task) == ["self", "cycle", "app"]
+    assert parameters(RequestResponseCycle) == [
+        "scope",
+        "transport",
+        "flow",
+        "logger",
+        "access_logger",
+        "access_log",
+        "default_headers",
+        "message_event",
+        "expect_100_continue",
+        "keep_alive",
+        "on_response",
+    ]
+    cycle_source = inspect.getsource(HttpToolsProtocol)
+    for attribute in ("response_complete", "disconnected", "keep_alive", "message_event"):
+        assert f"self.cycle.{attribute}" in cycle_source
+    assert STATUS_LINE[200] == b"HTTP/1.1 200 OK\r\n"
 
 
 # --- 503 and UNAVAILABLE while not ready or draining --------------------------------------------
