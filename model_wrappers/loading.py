@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,24 +110,45 @@ def _synthetic_input(io: ModelIO) -> Any:
     return arrays
 
 
+def may_use_torch(model_dir: Path, flavors: list[str]) -> bool:
+    """Whether loading the model can import torch: a flavor that runs on a GPU, or torch among its requirements."""
+    if any(flavor in _CUDA_FLAVORS for flavor in flavors):
+        return True  # select_device probes CUDA through torch
+    requirements = model_dir / "requirements.txt"
+    if not requirements.is_file():
+        return False
+    names = (
+        re.split(r"[\s<>=!~\[;@]", line.strip(), maxsplit=1)[0]
+        for line in requirements.read_text(encoding="utf-8").splitlines()
+    )
+    return any(name.lower() == "torch" for name in names)
+
+
 def import_frameworks(model_dir: Path) -> None:
-    """Import MLflow, the model's flavor modules and torch on the calling (main) thread.
+    """Import MLflow, the model's flavor modules and, when the model may use it, torch on the calling (main) thread.
 
     CPython 3.11 keeps the ``ast`` module's recursion bookkeeping in global state, and torch and
     MLflow parse source while they import. Importing them in the loader thread while the server
     starts in the main thread failed now and then with "AST constructor recursion depth
     mismatch"; importing them first, on one thread, removes the overlap.
 
+    torch is imported only for models that may load it (:func:`may_use_torch`): its import adds
+    two regex warning filters to the whole process, and scikit-learn rebuilds the process's
+    filter list (one ``filterwarnings`` call per filter) for every tree of a forest, so a
+    RandomForest predict ran 7-8 % slower in a process that had imported torch
+    (docs/performance.md, "Batching off, fourth pass").
+
     Raises:
         NotFoundError: no ``MLmodel`` in ``model_dir``.
     """
     import mlflow.pyfunc  # noqa: F401 - imported for its side effect
 
-    for flavor in read_flavors(model_dir):
+    flavors = read_flavors(model_dir)
+    for flavor in flavors:
         module = f"mlflow.{flavor}"
         if flavor != "python_function" and importlib.util.find_spec(module) is not None:
             importlib.import_module(module)
-    if importlib.util.find_spec("torch") is not None:
+    if may_use_torch(model_dir, flavors) and importlib.util.find_spec("torch") is not None:
         import torch  # noqa: F401 - imported for its side effect
 
 
