@@ -9,15 +9,22 @@ or CP-SAT's).
 
     .venv/bin/python -m benchmarks.fleet_planning                       # 200 fleets, 60 s per exact solve
     .venv/bin/python -m benchmarks.fleet_planning --fleets 40 --exact-limit 10   # a few minutes
+
+The full size needs about three hours of a quiet 2-core machine (most fleets use CP-SAT's whole limit), so it can
+be run in parts: ``--rows-file rows.jsonl`` appends each fleet's row as it finishes and, when started again,
+skips the fleets the file already holds (each row carries its fleet's fingerprint, the seed and the limit, and a
+row that does not match this run is refused). The summary covers every row in the file.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 from gpu_planning.catalog import CATALOG
@@ -82,12 +89,48 @@ def random_inventory(rng: random.Random, fleet: Fleet) -> Inventory:
     return Inventory.model_validate({"nodes": nodes})
 
 
-def packing(fleets: int, exact_limit: float, seed: int) -> dict[str, Any]:
+def fingerprint(fleet: Fleet, inventory: Inventory) -> str:
+    """A short digest of one instance, so a resumed run can tell its fleets from another generator's."""
+    text = json.dumps([fleet.model_dump(mode="json"), inventory.model_dump(mode="json")], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def earlier_rows(rows_file: Path | None, seed: int, exact_limit: float) -> dict[int, dict[str, Any]]:
+    """The rows an earlier part of this run wrote, by fleet index; a row from another run is refused."""
+    if rows_file is None or not rows_file.exists():
+        return {}
+    rows: dict[int, dict[str, Any]] = {}
+    for number, line in enumerate(rows_file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if row.get("seed") != seed or row.get("exact_limit") != exact_limit:
+            raise SystemExit(
+                f"{rows_file}:{number} is from a run with seed {row.get('seed')} and --exact-limit "
+                f"{row.get('exact_limit')}, not {seed} and {exact_limit:g}: use another --rows-file or the same options"
+            )
+        rows[row["fleet"]] = row
+    return rows
+
+
+def packing(fleets: int, exact_limit: float, seed: int, rows_file: Path | None = None) -> dict[str, Any]:
     rng = random.Random(seed)
+    done = earlier_rows(rows_file, seed, exact_limit)
     rows = []
     for index in range(fleets):
+        # Every fleet is generated, done or not, so the random stream (and so each fleet) is the same in every part.
         fleet = random_fleet(rng, rng.randint(10, 200))
         inventory = random_inventory(rng, fleet)
+        instance = fingerprint(fleet, inventory)
+        if index in done:
+            if done[index].get("instance") != instance:
+                earlier = done[index].get("instance")
+                raise SystemExit(
+                    f"{rows_file}: fleet {index} was generated differently (fingerprint {earlier} vs {instance}): "
+                    "the generator changed since"
+                )
+            rows.append(done[index])
+            continue
         started = time.perf_counter()
         try:
             plan = plan_fleet(fleet, inventory)
@@ -96,7 +139,7 @@ def packing(fleets: int, exact_limit: float, seed: int) -> dict[str, Any]:
             proof = solve_exact(build_problem(fleet, inventory), time_limit_s=exact_limit, workers=2)
             verdict = "proved infeasible" if proof.infeasible else "feasible" if proof.solution else "unknown"
             rows.append({"fleet": index, "models": len(fleet.models), "refused": True, "exact": verdict})
-            print(json.dumps(rows[-1]), flush=True)
+            keep(rows[-1], rows_file, instance=instance, seed=seed, exact_limit=exact_limit)
             continue
         planned_s = time.perf_counter() - started
         started = time.perf_counter()
@@ -129,7 +172,7 @@ def packing(fleets: int, exact_limit: float, seed: int) -> dict[str, Any]:
             # model within the limit on a busy machine).
             row["ratio"], row["proof"] = 1.0, "plan meets the lower bound"
         rows.append(row)
-        print(json.dumps(row), flush=True)
+        keep(row, rows_file, instance=instance, seed=seed, exact_limit=exact_limit)
     proven = [row for row in rows if "ratio" in row]
     return {
         "instances": len(rows),
@@ -145,6 +188,15 @@ def packing(fleets: int, exact_limit: float, seed: int) -> dict[str, Any]:
         ),
         "rows": rows,
     }
+
+
+def keep(row: dict[str, Any], rows_file: Path | None, **identity: Any) -> None:
+    """Print one fleet's row and, for a run in parts, append it to the rows file at once (a kill loses one fleet)."""
+    row.update(identity)
+    print(json.dumps(row), flush=True)
+    if rows_file is not None:
+        with rows_file.open("a", encoding="utf-8") as out:
+            out.write(json.dumps(row) + "\n")
 
 
 def speed(models: int, seed: int) -> dict[str, Any]:
@@ -166,11 +218,12 @@ def main() -> None:
     parser.add_argument("--exact-limit", type=float, default=60.0, help="CP-SAT seconds per instance")
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--json", help="write every row here")
+    parser.add_argument("--rows-file", type=Path, help="JSON lines: append each fleet's row, skip fleets already there")
     args = parser.parse_args()
     fast = speed(1000, args.seed)
     print(f"1,000 models: {fast['replicas']} replicas on {fast['gpus_used']} of {fast['gpus_total']} GPUs "
           f"(bound {fast['lower_bound']}); seconds {[round(s, 3) for s in fast['seconds']]} (target <= 2)")  # fmt: skip
-    result = packing(args.fleets, args.exact_limit, args.seed)
+    result = packing(args.fleets, args.exact_limit, args.seed, args.rows_file)
     print(
         f"packing: {result['instances']} fleets, {result['proven_optimal']} proven optimal (CP-SAT within "
         f"{args.exact_limit:g} s or plan = lower bound); "

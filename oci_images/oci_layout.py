@@ -7,6 +7,7 @@ a tag for an image whose blobs are missing.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -18,7 +19,7 @@ from typing import Any
 from oci_images import media_types
 from oci_images.digests import sha256_digest
 from oci_images.stores import DigestSupplier, ImageStore
-from serving_core.errors import InvalidInputError, NotFoundError, RemoteServiceError
+from serving_core.errors import ConflictError, InvalidInputError, NotFoundError, RemoteServiceError
 
 LAYOUT_FILE = "oci-layout"
 INDEX_FILE = "index.json"
@@ -86,15 +87,29 @@ class OciLayoutStore:
             raise NotFoundError(f"{self.name} has no blob {digest}", hint="the layout is incomplete; rebuild it")
         return _read_file(path)
 
-    def write_blob(self, chunks: Iterable[bytes], digest: DigestSupplier, size: int | None = None) -> None:
-        """Write to a temporary file, then rename it to its digest (``size`` is not needed here)."""
+    def write_blob(
+        self, chunks: Iterable[bytes], digest: DigestSupplier, size: int | None = None, *, digest_known: bool = False
+    ) -> None:
+        """Write to a temporary file, then rename it to its digest (``size`` is not needed here).
+
+        Raises:
+            ConflictError: with ``digest_known``, the bytes hash to another digest.
+        """
         self._ensure_layout()
         directory = self.path / "blobs" / "sha256"
         handle, temporary = tempfile.mkstemp(prefix=".upload-", dir=directory)
+        written = hashlib.sha256() if digest_known else None
         try:
             with os.fdopen(handle, "wb") as stream:
                 for chunk in chunks:
+                    if written is not None:
+                        written.update(chunk)
                     stream.write(chunk)
+            if written is not None and f"sha256:{written.hexdigest()}" != digest():
+                raise ConflictError(
+                    f"blob {digest()} for {self.name} hashes to sha256:{written.hexdigest()} when written",
+                    hint="do not modify the package while building; run the build again",
+                )
             os.replace(temporary, self._blob_path(digest()))
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -10,6 +10,9 @@ upload of one layer overlaps the hashing of the others:
   sources): the layer is hashed first, then treated as known, so an unchanged shard of an
   earlier version costs one read instead of an upload. The upload of a changed layer starts
   as soon as its own hash is done, while the next layers are still being hashed.
+- An uncompressed layer whose digest is known goes in one ``PUT ?digest=`` without being
+  hashed again: the registry hashes what it receives and refuses a mismatch (a layout store
+  checks it as it writes), so a file changed since its hash still fails the build.
 - **Unknown digest, nothing to share with** (a new repository): the layer is uploaded in the
   same pass that hashes it, reading the model once; the digest is only needed for the final
   ``PUT ?digest=`` that commits the upload.
@@ -157,6 +160,10 @@ class LayerPusher:
             if self.dry_run:
                 return PushedLayer(planned, known, "would upload")
         self._check_not_aborted()
+        if known is not None and self.compression == "none":
+            # The blob is the tar just hashed: send it without hashing it again, the target checks the digest.
+            self._upload_known(planned, known)
+            return PushedLayer(planned, known, "uploaded")
         layer = self._upload_one(planned)
         if known is None:
             self._remember_layer(fingerprint, layer)
@@ -204,6 +211,12 @@ class LayerPusher:
             self.progress.expect(size)
         self.target.write_blob(self.progress.wrap(read_ahead(stream, READ_AHEAD)), lambda: stream.digest, size)
         return CachedLayer(stream.digest, stream.diff_id, stream.size, layer_media_type(self.compression))
+
+    def _upload_known(self, planned: PlannedLayer, known: CachedLayer) -> None:
+        size = planned.content.tar_size
+        self.progress.expect(size)
+        chunks = self.progress.wrap(read_ahead(planned.content.chunks(), READ_AHEAD))
+        self.target.write_blob(chunks, lambda: known.digest, size, digest_known=True)
 
 
 _END = object()

@@ -204,18 +204,30 @@ class RegistryClient:
         return response.status_code == 201
 
     def upload_blob(
-        self, repository: str, chunks: Iterable[bytes], digest: Callable[[], str], size: int | None = None
+        self,
+        repository: str,
+        chunks: Iterable[bytes],
+        digest: Callable[[], str],
+        size: int | None = None,
+        *,
+        digest_known: bool = False,
     ) -> None:
-        """Upload a blob in one streamed PATCH, then commit it with ``digest()``.
+        """Upload a blob in one streamed request, then commit it with ``digest()``.
 
         ``digest`` is called after ``chunks`` is exhausted, so a stream that hashes as it goes
-        can supply it. With ``size`` (the exact byte count) the PATCH carries a Content-Length
-        and the chunks go to the socket as they are; without it, chunked transfer encoding. A
-        blob of at most :data:`MONOLITHIC_MAX` bytes is sent with the committing PUT instead. A
-        failed upload is cancelled, leaving nothing behind.
+        can supply it. With ``size`` (the exact byte count) the body carries a Content-Length
+        and the chunks go to the socket as they are; without it, chunked transfer encoding.
+        When the digest is known before the first byte (``digest_known``, with ``size``), or the
+        blob is at most :data:`MONOLITHIC_MAX` bytes, the blob goes with the committing PUT and
+        the registry checks it against the digest itself; otherwise a PATCH carries it and a
+        PUT commits it. A failed upload is cancelled, leaving nothing behind.
+
+        Raises:
+            ConflictError: the bytes sent do not hash to the digest given before them (the
+                source changed after it was hashed) or their count is not ``size``.
         """
-        if size is not None and size <= MONOLITHIC_MAX:
-            self._upload_small_blob(repository, b"".join(chunks), digest)
+        if size is not None and (digest_known or size <= MONOLITHIC_MAX):
+            self._upload_in_put(repository, SizedBody(chunks, size) if digest_known else b"".join(chunks), digest)
             return
         start = self.request(
             "POST", self.url(f"/v2/{repository}/blobs/uploads/"), ok=(202,), what=f"starting an upload to {repository}"
@@ -245,7 +257,7 @@ class RegistryClient:
             self.cancel_upload(location)
             raise
 
-    def _upload_small_blob(self, repository: str, data: bytes, digest: Callable[[], str]) -> None:
+    def _upload_in_put(self, repository: str, data: bytes | SizedBody, digest: Callable[[], str]) -> None:
         """POST, then one PUT with the body and its digest: a round trip (and a registry fsync) less."""
         final_digest = digest()
         start = self.request(
@@ -253,18 +265,28 @@ class RegistryClient:
         )
         location = self._location(start)
         separator = "&" if "?" in location else "?"
+        what = f"uploading blob {final_digest} to {repository}"
         try:
-            self.request(
+            response = self.request(
                 "PUT",
                 f"{location}{separator}digest={final_digest}",
                 data=data,
                 headers={"Content-Type": "application/octet-stream"},
-                ok=(201,),
-                what=f"uploading blob {final_digest} to {repository}",
+                ok=(201, 400),
+                what=what,
             )
         except BaseException:
             self.cancel_upload(location)
             raise
+        if response.status_code == 400:
+            self.cancel_upload(location)
+            if "DIGEST_INVALID" in _error_detail(response):
+                raise ConflictError(
+                    f"registry {self.host} refused blob {final_digest} for {repository}: the bytes sent hash "
+                    f"differently{_error_detail(response)}",
+                    hint="do not modify the package while building; run the build again",
+                )
+            raise self._error(response, what)
 
     def cancel_upload(self, location: str) -> None:
         """Delete an upload session; failures are logged, never raised."""

@@ -36,8 +36,14 @@ class ImageStore(Protocol):
         """True when earlier images are stored here, so some of a new image's blobs may be too."""
         ...
 
-    def write_blob(self, chunks: Iterable[bytes], digest: DigestSupplier, size: int | None = None) -> None:
-        """Store a blob; ``digest()`` is asked after ``chunks`` is exhausted; ``size``, when known, is exact."""
+    def write_blob(
+        self, chunks: Iterable[bytes], digest: DigestSupplier, size: int | None = None, *, digest_known: bool = False
+    ) -> None:
+        """Store a blob; ``digest()`` is asked after ``chunks`` is exhausted; ``size``, when known, is exact.
+
+        With ``digest_known`` the digest came from hashing the same source earlier: the store checks the bytes
+        against it (a :class:`~serving_core.errors.ConflictError` when the source changed since).
+        """
         ...
 
     def try_mount(self, digest: str, source: ImageStore) -> bool:
@@ -78,9 +84,11 @@ class RegistryStore:
         """GET the blob, streamed."""
         return self.client.get_blob(self.repository, digest)
 
-    def write_blob(self, chunks: Iterable[bytes], digest: DigestSupplier, size: int | None = None) -> None:
-        """Upload in one streamed request."""
-        self.client.upload_blob(self.repository, chunks, digest, size)
+    def write_blob(
+        self, chunks: Iterable[bytes], digest: DigestSupplier, size: int | None = None, *, digest_known: bool = False
+    ) -> None:
+        """Upload in one streamed request (the registry checks a known digest itself)."""
+        self.client.upload_blob(self.repository, chunks, digest, size, digest_known=digest_known)
 
     def try_mount(self, digest: str, source: ImageStore) -> bool:
         """Cross-repository mount when ``source`` is another repository on the same registry client."""

@@ -15,6 +15,7 @@ import pytest
 from aiserving.local.registry import LocalRegistry
 from oci_images import build_image
 from oci_images.digests import DigestingStream, sha256_digest
+from oci_images.oci_layout import OciLayoutStore
 from oci_images.push import CONCURRENCY, READ_AHEAD
 from oci_images.registry import RegistryClient
 from serving_core.errors import ConflictError
@@ -92,6 +93,8 @@ def test_a_new_version_uploads_only_its_changed_layers(
     uploaded, _ = uploads_and_mounts(registry, mark, "llm/chat")
     assert [item.outcome for item in second.layers] == ["present", "present", "uploaded", "present", "uploaded"]
     assert uploaded == {second.layers[2].layer.digest, second.layers[4].layer.digest, second.config_digest}
+    # the changed shard was hashed to find it is new: it goes in one PUT the registry checks, not hashed again
+    assert "PATCH /v2/llm/chat/blobs/uploads/" not in (registry.state_dir / "registry.log").read_bytes()[mark:].decode()
     assert [item.layer.digest for item in second.layers[:2]] == [item.layer.digest for item in first.layers[:2]]
     assert second.bytes_sent == second.layers[2].layer.size + second.layers[4].layer.size
     assert second.bytes_skipped == sum(first.layers[index].layer.size for index in (0, 1, 3))
@@ -244,6 +247,35 @@ def test_uploads_stream_under_a_digest_known_only_at_their_end(registry: LocalRe
     with pytest.raises(ConflictError, match=r"announced as 2097152 bytes ended after 1048576"):
         client.upload_blob("sized/blobs", [data[: 1 << 20]], lambda: sha256_digest(data[: 1 << 20]), 2 << 20)
     assert not client.blob_exists("sized/blobs", sha256_digest(data[: 1 << 20]))
+
+
+def test_a_blob_whose_digest_is_known_goes_in_one_put_that_the_store_checks(
+    registry: LocalRegistry, tmp_path: Path
+) -> None:
+    client = RegistryClient(registry.host, insecure=True)
+    data = os.urandom(3 << 20)
+    pieces = [data[start : start + (1 << 20)] for start in range(0, len(data), 1 << 20)]
+    mark = log_mark(registry)
+    client.upload_blob("known/blobs", iter(pieces), lambda: sha256_digest(data), len(data), digest_known=True)
+    assert b"".join(client.get_blob("known/blobs", sha256_digest(data))) == data
+    seen = (registry.state_dir / "registry.log").read_bytes()[mark:].decode()
+    assert "PATCH /v2/known/blobs/blobs/uploads/" not in seen
+    assert len(re.findall(r"PUT /v2/known/blobs/blobs/uploads/\S*digest=sha256", seen)) == 1
+
+    # the source changed after it was hashed: the registry's own check refuses it, nothing is stored
+    stale = sha256_digest(data[::-1])
+    with pytest.raises(ConflictError, match=rf"refused blob {stale} for known/blobs: the bytes sent hash differently"):
+        client.upload_blob("known/blobs", iter(pieces), lambda: stale, len(data), digest_known=True)
+    assert not client.blob_exists("known/blobs", stale)
+
+    # an OCI layout checks a known digest as it writes
+    layout = OciLayoutStore(tmp_path / "layout")
+    with pytest.raises(ConflictError, match=rf"blob {stale} for .* hashes to {sha256_digest(data)} when written"):
+        layout.write_blob(iter(pieces), lambda: stale, len(data), digest_known=True)
+    assert not layout.has_blob(stale)
+    assert [path.name for path in (tmp_path / "layout" / "blobs" / "sha256").iterdir()] == []
+    layout.write_blob(iter(pieces), lambda: sha256_digest(data), len(data), digest_known=True)
+    assert b"".join(layout.read_blob(sha256_digest(data))) == data
 
 
 # VmHWM, not ru_maxrss: the latter carries the (large) pytest parent's peak across fork and exec.
