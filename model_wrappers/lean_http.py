@@ -133,15 +133,13 @@ class LeanHttpProtocol(HttpToolsProtocol):
         try:
             future = model.enqueue(request)
         except Fallback:
-            model.arrivals.end(cycle.arrival)
             self._hand_to_app(cycle)
-            return
         except Exception as error:  # not ready, or not what the signature takes
-            model.arrivals.end(cycle.arrival)
             self._answer(cycle, *error_answer(error))
-            return
-        model.arrivals.end(cycle.arrival)
-        future.add_done_callback(lambda done: self._answer_outputs(cycle, request, done))
+        else:
+            future.add_done_callback(lambda done: self._answer_outputs(cycle, request, done))
+        finally:  # queued or not, the request is no longer on its way to a batch
+            model.arrivals.end(cycle.arrival)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """uvicorn's; a lean request cut off before its body was complete is no longer on its way to a batch."""

@@ -15,7 +15,6 @@ import pytest
 
 from batch_jobs.concurrency import ConcurrencyController, ConcurrencySettings, quantile
 from serving_core.errors import InvalidInputError
-from serving_core.retry_after import retry_after_seconds
 
 
 def _answer(controller: ConcurrencyController, latency_s: float, in_flight: int = 1) -> None:
@@ -244,15 +243,6 @@ def test_a_zero_interval_measures_the_unloaded_latency_once() -> None:
     controller = _with_baseline(ConcurrencySettings(baseline_samples=1, baseline_interval_s=0.0))
     controller.limit = 4.0
     assert [controller.allowed(now) for now in (0.0, 100.0, 10_000.0)] == [4, 4, 4]
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [("3", 3.0), ("0.5", 0.5), ("-2", 0.0), (None, None), ("soon", None),
-     ("Sun, 06 Nov 1994 08:49:37 GMT", 7.0)],
-)  # fmt: skip
-def test_retry_after_header(header: str | None, expected: float | None) -> None:
-    assert retry_after_seconds(header, now=784111770.0) == expected
 
 
 @pytest.mark.parametrize(
