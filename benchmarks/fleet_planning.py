@@ -12,8 +12,9 @@ or CP-SAT's).
 
 The full size needs about three hours of a quiet 2-core machine (most fleets use CP-SAT's whole limit), so it can
 be run in parts: ``--rows-file rows.jsonl`` appends each fleet's row as it finishes and, when started again,
-skips the fleets the file already holds (each row carries its fleet's fingerprint, the seed and the limit, and a
-row that does not match this run is refused). The summary covers every row in the file.
+skips the fleets the file already holds (each row carries its fleet's fingerprint, the seed, the limit and a
+digest of the planner's source, and a row that does not match this run is refused). The summary covers every
+row in the file.
 """
 
 from __future__ import annotations
@@ -95,10 +96,19 @@ def fingerprint(fleet: Fleet, inventory: Inventory) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def planner_code() -> str:
+    """A digest of the planner's source: rows planned by other code must not be mixed into one result."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(plan_fleet.__code__.co_filename).parent.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def earlier_rows(rows_file: Path | None, seed: int, exact_limit: float) -> dict[int, dict[str, Any]]:
     """The rows an earlier part of this run wrote, by fleet index; a row from another run is refused."""
     if rows_file is None or not rows_file.exists():
         return {}
+    code = planner_code()
     rows: dict[int, dict[str, Any]] = {}
     for number, line in enumerate(rows_file.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -109,6 +119,11 @@ def earlier_rows(rows_file: Path | None, seed: int, exact_limit: float) -> dict[
                 f"{rows_file}:{number} is from a run with seed {row.get('seed')} and --exact-limit "
                 f"{row.get('exact_limit')}, not {seed} and {exact_limit:g}: use another --rows-file or the same options"
             )
+        if row.get("planner_code") != code:
+            raise SystemExit(
+                f"{rows_file}:{number} was planned by other planner code ({row.get('planner_code')}, now {code}): "
+                "gpu_planning/ changed since, so start a new --rows-file"
+            )
         rows[row["fleet"]] = row
     return rows
 
@@ -116,6 +131,7 @@ def earlier_rows(rows_file: Path | None, seed: int, exact_limit: float) -> dict[
 def packing(fleets: int, exact_limit: float, seed: int, rows_file: Path | None = None) -> dict[str, Any]:
     rng = random.Random(seed)
     done = earlier_rows(rows_file, seed, exact_limit)
+    code = planner_code()
     rows = []
     for index in range(fleets):
         # Every fleet is generated, done or not, so the random stream (and so each fleet) is the same in every part.
@@ -139,7 +155,7 @@ def packing(fleets: int, exact_limit: float, seed: int, rows_file: Path | None =
             proof = solve_exact(build_problem(fleet, inventory), time_limit_s=exact_limit, workers=2)
             verdict = "proved infeasible" if proof.infeasible else "feasible" if proof.solution else "unknown"
             rows.append({"fleet": index, "models": len(fleet.models), "refused": True, "exact": verdict})
-            keep(rows[-1], rows_file, instance=instance, seed=seed, exact_limit=exact_limit)
+            keep(rows[-1], rows_file, instance=instance, seed=seed, exact_limit=exact_limit, planner_code=code)
             continue
         planned_s = time.perf_counter() - started
         started = time.perf_counter()
@@ -172,7 +188,7 @@ def packing(fleets: int, exact_limit: float, seed: int, rows_file: Path | None =
             # model within the limit on a busy machine).
             row["ratio"], row["proof"] = 1.0, "plan meets the lower bound"
         rows.append(row)
-        keep(row, rows_file, instance=instance, seed=seed, exact_limit=exact_limit)
+        keep(row, rows_file, instance=instance, seed=seed, exact_limit=exact_limit, planner_code=code)
     proven = [row for row in rows if "ratio" in row]
     return {
         "instances": len(rows),
