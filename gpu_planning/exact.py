@@ -35,16 +35,45 @@ class ExactResult:
     lower_bound: int
 
 
+@dataclass(frozen=True)
+class Scope:
+    """A part of the problem to solve again while the rest of a plan stays where it is (see gpu_planning.lns).
+
+    ``replicas`` says how many replicas of each model in scope are placed again, all on ``gpus``; ``resources``
+    pins the resource of a model whose other replicas stay outside; ``node_modes`` fixes whether a node is
+    time-sliced where GPUs outside the scope decide it; ``quota_used`` is what the rest of the plan takes. Among
+    placements on the fewest GPUs, the solver prefers the fewest replicas on ``emptied``.
+    """
+
+    gpus: frozenset[int]
+    replicas: dict[int, int]
+    resources: dict[int, str]
+    node_modes: dict[str, bool]
+    quota_used: dict[tuple[str, str], int]
+    emptied: int
+
+
 def solve_exact(
-    problem: Problem, *, time_limit_s: float, hint: Solution | None = None, workers: int = 1
+    problem: Problem,
+    *,
+    time_limit_s: float,
+    hint: Solution | None = None,
+    workers: int = 1,
+    scope: Scope | None = None,
+    deterministic: bool = False,
 ) -> ExactResult:
     """Solve the placement problem with CP-SAT within ``time_limit_s`` seconds, in a process of its own.
+
+    With ``deterministic`` the limit is CP-SAT's deterministic time (work counted, not seconds), so one worker
+    gives the same answer on every run and machine.
 
     OR-Tools carries its own abseil and protobuf: in a process that has loaded torch or TensorFlow first,
     CP-SAT crashes with a segmentation fault (seen in the test suite), so it runs in a spawned interpreter
     that imports nothing else. The process is started once and reused.
     """
-    solving = _solver_process().submit(_solve, problem, time_limit_s=time_limit_s, hint=hint, workers=workers)
+    solving = _solver_process().submit(
+        _solve, problem, time_limit_s=time_limit_s, hint=hint, workers=workers, scope=scope, deterministic=deterministic
+    )
     return solving.result()
 
 
@@ -53,7 +82,15 @@ def _solver_process() -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
 
 
-def _solve(problem: Problem, *, time_limit_s: float, hint: Solution | None, workers: int) -> ExactResult:
+def _solve(
+    problem: Problem,
+    *,
+    time_limit_s: float,
+    hint: Solution | None,
+    workers: int,
+    scope: Scope | None = None,
+    deterministic: bool = False,
+) -> ExactResult:
     from ortools.sat.python import cp_model
 
     model = cp_model.CpModel()
@@ -68,11 +105,18 @@ def _solve(problem: Problem, *, time_limit_s: float, hint: Solution | None, work
     compute: dict[int, list[Any]] = defaultdict(list)
     shares: dict[int, list[tuple[Any, int]]] = defaultdict(list)
     quota_use: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    wanted_replicas = {m: model.replicas for m, model in enumerate(models)} if scope is None else scope.replicas
     for m, options in enumerate(problem.options):
-        replicas = models[m].replicas
+        if m not in wanted_replicas:
+            continue
+        replicas = wanted_replicas[m]
         for g, units in options.items():
+            if scope is not None and g not in scope.gpus:
+                continue
             gpu = problem.gpus[g]
             for resource, unit in units.items():
+                if scope is not None and scope.resources.get(m, resource) != resource:
+                    continue
                 if (m, resource) not in chosen:
                     chosen[m, resource] = model.new_bool_var(f"m{m}_{resource}")
                 if unit.kind == "time-sliced":
@@ -109,8 +153,8 @@ def _solve(problem: Problem, *, time_limit_s: float, hint: Solution | None, work
         per_model[m].append(var)
         per_model_resource[m, resource].append(var)
         quota_use[models[m].namespace, resource].append(var)
-    for m, model_spec in enumerate(models):
-        model.add(sum(per_model[m]) == model_spec.replicas)
+    for m, replicas in wanted_replicas.items():
+        model.add(sum(per_model[m]) == replicas)
         model.add_exactly_one(var for (mm, _r), var in chosen.items() if mm == m)
     for (m, resource), variables in per_model_resource.items():
         model.add(sum(variables) == 0).only_enforce_if(~chosen[m, resource])
@@ -129,15 +173,25 @@ def _solve(problem: Problem, *, time_limit_s: float, hint: Solution | None, work
     for (namespace, resource), variables in quota_use.items():
         quota = problem.quota(namespace, resource)
         if quota is not None:
-            model.add(sum(variables) <= quota)
-    _break_symmetry(model, problem, used)
-    # CP-SAT's own bound on this model stays weak; the per-replica one lets it prove plans that reach it.
-    model.add(sum(used) >= lower_bound(problem))
-    model.minimize(sum(used))
+            taken = 0 if scope is None else scope.quota_used.get((namespace, resource), 0)
+            model.add(sum(variables) <= quota - taken)
+    if scope is None:
+        _break_symmetry(model, problem, used)
+        # CP-SAT's own bound on this model stays weak; the per-replica one lets it prove plans that reach it.
+        model.add(sum(used) >= lower_bound(problem))
+        model.minimize(sum(used))
+    else:
+        for name, shared in scope.node_modes.items():
+            model.add(time_sliced_node[name] == int(shared))
+        on_emptied = [var for (_m, g, _r, _s), var in counts.items() if g == scope.emptied]
+        model.minimize(sum(used[g] for g in scope.gpus) * (sum(scope.replicas.values()) + 1) + sum(on_emptied))
     if hint is not None:
-        _add_hint(model, problem, (counts, chosen, used, time_sliced_node), hint)
+        _add_hint(model, problem, (counts, chosen, used, time_sliced_node), hint, canonical=scope is None)
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = time_limit_s
+    if deterministic:
+        solver.parameters.max_deterministic_time = time_limit_s
+    else:
+        solver.parameters.max_time_in_seconds = time_limit_s
     solver.parameters.num_workers = workers
     status = solver.solve(model)
     bound = math.ceil(solver.best_objective_bound - 1e-6) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else 0
@@ -147,7 +201,7 @@ def _solve(problem: Problem, *, time_limit_s: float, hint: Solution | None, work
     for (m, g, resource, _start), var in counts.items():
         unit = problem.options[m][g][resource]
         solution[m] += [(g, unit)] * solver.value(var)
-    return ExactResult(solution, status == cp_model.OPTIMAL, False, int(solver.objective_value), bound)
+    return ExactResult(solution, status == cp_model.OPTIMAL, False, round(solver.objective_value), bound)
 
 
 def _node_kinds(problem: Problem) -> list[list[int]]:
@@ -189,6 +243,8 @@ def _add_hint(
     problem: Problem,
     variables: tuple[dict[tuple[int, int, str, int], Any], dict[tuple[int, str], Any], list[Any], dict[str, Any]],
     hint: Solution,
+    *,
+    canonical: bool = True,
 ) -> None:
     """Start the search from a complete solution: every count, MIG start, resource, used flag and node mode.
 
@@ -196,7 +252,8 @@ def _add_hint(
     MIG starts are recomputed per GPU with :func:`mig_placement`, as the plan's layout is.
     """
     counts, chosen, used, time_sliced_node = variables
-    hint = _canonical(problem, hint)
+    if canonical:  # the symmetry breaking holds only for the whole problem
+        hint = _canonical(problem, hint)
     wanted: Counter[tuple[int, int, str, int]] = Counter()
     mig: dict[int, list[tuple[int, str]]] = defaultdict(list)
     shared_nodes: set[str] = set()

@@ -1,0 +1,90 @@
+"""Large neighbourhood search: free GPUs of a complete plan by solving a few of its GPUs again with CP-SAT.
+
+Each step takes a lightly used GPU and a few other GPUs in use that its models may run on, and asks CP-SAT to
+place every replica on them again within those GPUs only, on as few of them as it can and, among those
+placements, with the fewest replicas left on the lightly used GPU (so a later step can free it). The rest of the
+plan stays: models with replicas outside keep their resource, nodes with GPUs outside keep their mode, namespace
+quotas count what the rest takes. A step that lowers either is kept.
+
+Ruin and recreate (:mod:`gpu_planning.refine`) places models again one at a time in a fixed order; this finds
+what that cannot: a time-sliced GPU is full at its share limit *or* its memory, and first-fit decreasing fills
+some GPUs with large models (memory full, few shares) and others with small ones (every share taken, memory
+half empty) where the optimum mixes one large model with several small ones. Steps use CP-SAT's deterministic
+time and one worker and are drawn from a seeded generator, so a plan is reproducible.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+
+from gpu_planning.exact import Scope, solve_exact
+from gpu_planning.heuristic import Solution, used_gpus
+from gpu_planning.problem import Problem, lower_bound
+
+LNS_STEPS = 60
+"""Steps per plan: about 0.1-0.5 s each on fleets of 50-200 models (benchmarks/fleet_planning.py)."""
+
+NEIGHBOURHOOD_GPUS = (4, 6, 8, 10)
+"""How many GPUs a step solves again (the lightly used one included), drawn at random."""
+
+STEP_WORK = 0.5
+"""CP-SAT's deterministic time for one step: most sub-problems are solved to optimality well within it."""
+
+
+def improve(problem: Problem, solution: Solution, *, steps: int = LNS_STEPS, seed: int = 1) -> Solution:
+    """A plan using at most as many GPUs as ``solution`` (a new list; ``solution`` is not changed)."""
+    current = [list(placed) for placed in solution]
+    bound = lower_bound(problem)
+    rng = random.Random(seed)
+    for _ in range(steps):
+        if used_gpus(current) <= bound:
+            break
+        scope = _neighbourhood(problem, current, rng)
+        if scope is None:
+            break
+        result = solve_exact(problem, time_limit_s=STEP_WORK, hint=current, scope=scope, deterministic=True)
+        if result.solution is None or _score(result.solution, scope) >= _score(current, scope):
+            continue
+        for m in scope.replicas:
+            outside = [(g, unit) for g, unit in current[m] if g not in scope.gpus]
+            current[m] = outside + result.solution[m]
+    return current
+
+
+def _score(solution: Solution, scope: Scope) -> tuple[int, int]:
+    """GPUs of the scope in use, then replicas on the GPU to empty: what a step lowers."""
+    on_gpus = [g for m in scope.replicas for g, _unit in solution[m] if g in scope.gpus]
+    return len(set(on_gpus)), on_gpus.count(scope.emptied)
+
+
+def _neighbourhood(problem: Problem, current: Solution, rng: random.Random) -> Scope | None:
+    """A lightly used GPU (the lightest most often), a few GPUs in use its models may run on, and the rest fixed."""
+    residents: dict[int, set[int]] = defaultdict(set)
+    for m, placed in enumerate(current):
+        for g, _unit in placed:
+            residents[g].add(m)
+    load = Counter(g for placed in current for g, _unit in placed)
+    used = sorted(residents, key=lambda g: (load[g], g))
+    if len(used) < 2:
+        return None
+    target = used[int(len(used) * rng.random() ** 2)]
+    reach = set().union(*(problem.options[m].keys() for m in residents[target]))
+    others = [g for g in used if g != target and g in reach]
+    gpus = frozenset({target, *rng.sample(others, min(rng.choice(NEIGHBOURHOOD_GPUS) - 1, len(others)))})
+    replicas: Counter[int] = Counter()
+    quota_used: Counter[tuple[str, str]] = Counter()
+    shared_outside: dict[str, bool] = {}
+    for m, placed in enumerate(current):
+        model = problem.fleet.models[m]
+        for g, unit in placed:
+            if g in gpus:
+                replicas[m] += 1
+            else:
+                quota_used[model.namespace, unit.resource] += 1
+                shared_outside[problem.gpus[g].node.name] = unit.kind == "time-sliced"
+    # A model with replicas outside keeps its resource: an InferenceService asks for one.
+    resources = {m: current[m][0][1].resource for m in replicas if replicas[m] < len(current[m])}
+    nodes = {problem.gpus[g].node.name for g in gpus}
+    node_modes = {name: shared for name, shared in shared_outside.items() if name in nodes}
+    return Scope(gpus, dict(replicas), resources, node_modes, dict(quota_used), emptied=target)
