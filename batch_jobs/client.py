@@ -9,13 +9,15 @@ connections are retried a few times, then the rows become errors.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import numpy as np
 import orjson
 import requests
 
@@ -36,37 +38,74 @@ class JobCancelledError(AiServingError):
 
 @dataclass(frozen=True)
 class Batch:
-    """Rows sent in one request: their item ids, the rows and, once encoded, the request body.
+    """Items sent in one request: their ids, their rows and, once encoded, the request body.
 
-    Rows are encoded when the batch is first sent, inside the send loop, so encoding overlaps the
-    requests in flight instead of holding the predictor idle before a shard starts; a retry sends the
-    same body again.
+    Rows are dicts, or (a Parquet file's feature columns, see :meth:`batch_jobs.readers.ParquetRows.matrix`)
+    one array of rows x columns with ``rows`` left empty. Rows are encoded when the batch is first sent,
+    inside the send loop, so encoding overlaps the requests in flight instead of holding the predictor idle
+    before a shard starts; a retry sends the same body again.
     """
 
-    ids: tuple[int, ...]
-    rows: tuple[dict[str, Any], ...]
+    ids: Sequence[int]
+    rows: Sequence[dict[str, Any]] = ()
+    matrix: np.ndarray | None = None
     body: bytes | None = None
     attempts: int = 0
 
     def retried(self) -> Batch:
         """The same rows, one attempt later."""
-        return Batch(self.ids, self.rows, self.body, self.attempts + 1)
+        return dataclasses.replace(self, attempts=self.attempts + 1)
 
     def halves(self, attempts: int = 0) -> tuple[Batch, Batch]:
         """The first and the second half of the rows (to find a bad row by bisection), encoded again when sent."""
         half = len(self.ids) // 2
-        return (
-            Batch(self.ids[:half], self.rows[:half], attempts=attempts),
-            Batch(self.ids[half:], self.rows[half:], attempts=attempts),
-        )
+
+        def part(rows: slice) -> Batch:
+            matrix = None if self.matrix is None else self.matrix[rows]
+            return Batch(self.ids[rows], self.rows[rows], matrix, attempts=attempts)
+
+        return part(slice(None, half)), part(slice(half, None))
 
 
-class ItemResult(NamedTuple):
-    """What became of one item: its outputs, or the reason it failed (a tuple: one is made per item)."""
+class ItemError(NamedTuple):
+    """An item that failed, and why (a tuple: one is made per failed item)."""
 
     id: int
-    outputs: dict[str, Any] | None = None
-    error: str | None = None
+    error: str
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """One output of a V2 answer for all items of a request: ``width`` values per item, in item order."""
+
+    name: str
+    values: list[Any]
+    width: int
+    # One value per item, written as itself rather than a one-element list.
+    scalar: bool
+
+    def item(self, position: int) -> Any:
+        """The value(s) of the item at ``position`` in the request."""
+        if self.scalar:
+            return self.values[position]
+        return self.values[position * self.width : (position + 1) * self.width]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one request did for its items.
+
+    The answered items' outputs stay columns as the server sent them and are split per item only when
+    the shard is written (off the send loop).
+    """
+
+    answered: Sequence[int] = ()
+    outputs: tuple[OutputColumn, ...] = ()
+    failed: tuple[ItemError, ...] = ()
+
+    def outputs_of(self, position: int) -> dict[str, Any]:
+        """The outputs of the answered item at ``position``: ``{output name: value}``."""
+        return {column.name: column.item(position) for column in self.outputs}
 
 
 class _BatchQueue:
@@ -104,27 +143,24 @@ class _Answer:
     body: bytes
     latency_s: float
     retry_after_s: float | None
-    bad_rows: tuple[ItemResult, ...] = ()
+    bad_rows: tuple[ItemError, ...] = ()
 
 
-def split_outputs(document: dict[str, Any], rows: int) -> list[dict[str, Any]]:
-    """Per-row outputs of a V2 answer: ``{output name: value}``, a scalar when each row has one value.
+def output_columns(document: dict[str, Any], rows: int) -> tuple[OutputColumn, ...]:
+    """The outputs of a V2 answer for ``rows`` items; an output of one value per row is a scalar per item.
 
     Raises:
         ValueError: an output's size does not divide into ``rows`` rows.
     """
-    per_row: list[dict[str, Any]] = [{} for _ in range(rows)]
+    columns = []
     for output in document.get("outputs", []):
         data = output.get("data", [])
         shape = output.get("shape", [len(data)])
         if len(data) % rows:
             raise ValueError(f"output {output.get('name')} has {len(data)} values for {rows} rows")
         width = len(data) // rows
-        scalar = width == 1 and len(shape) <= 1
-        for index in range(rows):
-            chunk = data[index * width : (index + 1) * width]
-            per_row[index][str(output.get("name"))] = chunk[0] if scalar else chunk
-    return per_row
+        columns.append(OutputColumn(str(output.get("name")), data, width, width == 1 and len(shape) <= 1))
+    return tuple(columns)
 
 
 def fetch_metadata(endpoint_url: str, model_name: str, timeout_s: float = 10.0) -> ModelMetadata:
@@ -175,22 +211,25 @@ class V2BatchClient:
     def run(
         self,
         batches: Iterable[Batch],
-        on_results: Callable[[list[ItemResult], float], None],
+        on_outcome: Callable[[Outcome, float], None],
         cancelled: Callable[[], bool] = lambda: False,
     ) -> None:
-        """Send every batch; ``on_results(results, latency_s)`` gets each finished request's rows.
+        """Send every batch; ``on_outcome(outcome, latency_s)`` gets what each finished request did.
+
+        ``latency_s`` is 0 for items that failed without an answer to time (rows that did not fit the
+        model, requests given up).
 
         ``batches`` is drawn as requests can be sent, so it may be a generator over a whole job.
 
         Raises:
             JobCancelledError: ``cancelled()`` turned true (checked between answers).
         """
-        asyncio.run(self._run(batches, on_results, cancelled))
+        asyncio.run(self._run(batches, on_outcome, cancelled))
 
     async def _run(
         self,
         batches: Iterable[Batch],
-        on_results: Callable[[list[ItemResult], float], None],
+        on_outcome: Callable[[Outcome, float], None],
         cancelled: Callable[[], bool],
     ) -> None:
         import aiohttp
@@ -219,27 +258,30 @@ class V2BatchClient:
                         continue
                     done, in_flight = await asyncio.wait(in_flight, timeout=wait_s, return_when="FIRST_COMPLETED")
                     for task in done:
-                        self._handle(task.result(), pending, on_results)
+                        self._handle(task.result(), pending, on_outcome)
             finally:
                 for task in in_flight:
                     task.cancel()
 
-    def _encoded(self, batch: Batch) -> tuple[Batch, tuple[ItemResult, ...]]:
+    def _encoded(self, batch: Batch) -> tuple[Batch, tuple[ItemError, ...]]:
         """The batch with its request body, less the rows that do not fit the model (returned as errors)."""
         if batch.body is not None:
             return batch, ()
+        if batch.matrix is not None:  # checked as a whole when the file was read
+            return dataclasses.replace(batch, body=self.encoder.body_of(batch.matrix)), ()
         request, bad = self.encoder.request_of(batch.rows)
         try:
             body = orjson.dumps(request)
         except orjson.JSONEncodeError as error:  # e.g. an integer beyond 64 bits
-            return Batch((), ()), tuple(ItemResult(item, error=f"bad row: {error}") for item in batch.ids)
+            return Batch(()), tuple(ItemError(item, f"bad row: {error}") for item in batch.ids)
         if not bad:
-            return Batch(batch.ids, batch.rows, body, batch.attempts), ()
+            return dataclasses.replace(batch, body=body), ()
         kept = [position for position in range(len(batch.ids)) if position not in bad]
         return (
-            Batch(tuple(batch.ids[p] for p in kept), tuple(batch.rows[p] for p in kept), body, batch.attempts),
-            tuple(ItemResult(batch.ids[position], error=f"bad row: {reason}") for position, reason in bad.items()),
-        )
+            Batch(tuple(batch.ids[p] for p in kept), tuple(batch.rows[p] for p in kept), body=body,
+                  attempts=batch.attempts),
+            tuple(ItemError(batch.ids[position], f"bad row: {reason}") for position, reason in bad.items()),
+        )  # fmt: skip
 
     async def _send(self, session: Any, batch: Batch, in_flight: int) -> _Answer:
         import aiohttp
@@ -258,23 +300,21 @@ class V2BatchClient:
             payload, retry_after, status = f"{type(error).__name__}: {error}".encode(), None, 0
         return _Answer(batch, sequence, status, payload, time.monotonic() - started, retry_after, bad)
 
-    def _handle(
-        self, answer: _Answer, pending: _BatchQueue, on_results: Callable[[list[ItemResult], float], None]
-    ) -> None:
+    def _handle(self, answer: _Answer, pending: _BatchQueue, on_outcome: Callable[[Outcome, float], None]) -> None:
         batch = answer.batch
         if answer.bad_rows:
-            on_results(list(answer.bad_rows), 0.0)
+            on_outcome(Outcome(failed=answer.bad_rows), 0.0)
         if answer.status == -1:
             return
         if answer.status == 200:
             try:
-                outputs = split_outputs(orjson.loads(answer.body), len(batch.ids))
+                outputs = output_columns(orjson.loads(answer.body), len(batch.ids))
             except (ValueError, TypeError, AttributeError) as error:
-                on_results([ItemResult(item, error=f"unreadable answer: {error}") for item in batch.ids], 0.0)
+                on_outcome(Outcome(failed=tuple(ItemError(item, f"unreadable answer: {error}") for item in batch.ids)),
+                           0.0)  # fmt: skip
                 return
             self.controller.on_answer(answer.sequence, answer.latency_s)
-            results = [ItemResult(item, outputs=row) for item, row in zip(batch.ids, outputs, strict=True)]
-            on_results(results, answer.latency_s)
+            on_outcome(Outcome(batch.ids, outputs), answer.latency_s)
             return
         reason = f"HTTP {answer.status}: {_detail(answer.body)}" if answer.status else _detail(answer.body)
         if answer.status in OVERLOAD:
@@ -293,7 +333,7 @@ class V2BatchClient:
                 pending.push_front(half)
             return
         suffix = f" after {batch.attempts + 1} attempts" if retry else ""
-        on_results([ItemResult(item, error=reason + suffix) for item in batch.ids], 0.0)
+        on_outcome(Outcome(failed=tuple(ItemError(item, reason + suffix) for item in batch.ids)), 0.0)
 
 
 def _detail(body: bytes) -> str:

@@ -1,12 +1,19 @@
-"""Read a job's input: JSONL, CSV or Parquet files, one file or a folder of them, as rows (dicts)."""
+"""Read a job's input: JSONL, CSV or Parquet files, one file or a folder of them, as rows (dicts).
+
+A Parquet file stays in Arrow columns (:class:`ParquetRows`): rows are made only for the slices asked for,
+and feature columns go into requests as one array, without a Python object per value.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
+
+import numpy as np
 
 from batch_jobs.uris import Storage, StoredObject
 from serving_core.errors import AiServingError, InvalidInputError, NotFoundError
@@ -14,7 +21,11 @@ from serving_core.errors import AiServingError, InvalidInputError, NotFoundError
 FORMATS = ("jsonl", "csv", "parquet")
 _SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 Row = dict[str, Any]
+Rows = Sequence[Row]
 
 
 @dataclass(frozen=True)
@@ -103,14 +114,71 @@ def _csv_rows(data: bytes) -> list[Row]:
     return [{column: _csv_value(value) for column, value in row.items()} for row in reader]
 
 
-def _parquet_rows(data: bytes) -> list[Row]:
+class ParquetRows(Sequence[Row]):
+    """The rows of a Parquet file, kept as its Arrow table."""
+
+    def __init__(self, table: pa.Table) -> None:
+        """Hold ``table``; rows are made from it when asked for."""
+        self.table = table
+        self._matrices: dict[tuple[str, ...], np.ndarray | None] = {}
+
+    def __len__(self) -> int:
+        """The number of rows."""
+        return int(self.table.num_rows)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Row]: ...
+
+    def __getitem__(self, index: int | slice) -> Row | list[Row]:
+        """One row, or the rows of a slice, as dicts."""
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            rows: list[Row] = self.table.slice(start, max(0, stop - start)).to_pylist()
+            return rows[::step]
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"row {index} of {len(self)}")
+        row: Row = self.table.slice(index % len(self), 1).to_pylist()[0]
+        return row
+
+    def matrix(self, columns: tuple[str, ...]) -> np.ndarray | None:
+        """Every row's ``columns`` side by side as one C-ordered array, or None when rows cannot go as one.
+
+        None when the file has other columns as well, when a column is not integer or floating point (a
+        boolean or text value is sent as itself), or when a column holds a null (the row is a per-item error).
+        Integer columns stay integers; with any floating-point column all become float64, the values that
+        Python floats of the rows would hold.
+        """
+        if columns not in self._matrices:
+            self._matrices[columns] = self._matrix(columns)
+        return self._matrices[columns]
+
+    def _matrix(self, columns: tuple[str, ...]) -> np.ndarray | None:
+        import pyarrow as pa
+
+        if sorted(self.table.column_names) != sorted(columns):
+            return None
+        chosen = [self.table.column(name) for name in columns]
+        if any(not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)) for column in chosen):
+            return None
+        if any(column.null_count for column in chosen):
+            return None
+        matrix = np.column_stack([column.to_numpy() for column in chosen])
+        if not any(pa.types.is_floating(column.type) for column in chosen):
+            # Signed and unsigned 64-bit together promote to float64, which would round large integers.
+            return matrix if matrix.dtype.kind in "iu" else None
+        return np.ascontiguousarray(matrix, dtype=np.float64)
+
+
+def _parquet_rows(data: bytes) -> ParquetRows:
     import pyarrow.parquet as pq
 
-    rows: list[Row] = pq.read_table(io.BytesIO(data)).to_pylist()
-    return rows
+    return ParquetRows(pq.read_table(io.BytesIO(data)))
 
 
-def read_rows(storage: Storage, file: InputFile) -> list[Row]:
+def read_rows(storage: Storage, file: InputFile) -> Rows:
     """Every row of one input file, in file order.
 
     Raises:
@@ -140,9 +208,9 @@ class RowCache:
         """Read from ``storage``."""
         self.storage = storage
         self.key: str | None = None
-        self.rows: list[Row] = []
+        self.rows: Rows = []
 
-    def rows_of(self, file: InputFile) -> list[Row]:
+    def rows_of(self, file: InputFile) -> Rows:
         """Every row of ``file`` (read again only when another file was read since)."""
         if self.key != file.key:
             self.rows, self.key = read_rows(self.storage, file), file.key

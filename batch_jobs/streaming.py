@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
-from batch_jobs.client import Batch, ItemResult, JobCancelledError, V2BatchClient
+import numpy as np
+
+from batch_jobs.client import Batch, JobCancelledError, Outcome, V2BatchClient
 from batch_jobs.outputs import OutputLocation, errors_key, jsonl
 from batch_jobs.progress import JobCounters
-from batch_jobs.readers import InputFile, Row, RowCache
+from batch_jobs.readers import InputFile, ParquetRows, Row, RowCache, Rows
 from batch_jobs.settings import JobSettings
 from batch_jobs.shards import ShardPlan
 from batch_jobs.uris import Storage
@@ -38,22 +39,28 @@ class _ShardState:
     unanswered: int
     # Each segment's first item, input file key and first row: where an item came from.
     segments: list[tuple[int, str, int]]
-    outputs: dict[int, dict[str, Any] | None] = field(default_factory=dict)
+    answered: list[Outcome] = field(default_factory=list)
     errors: dict[int, str] = field(default_factory=dict)
     counters: JobCounters = field(default_factory=JobCounters)
 
     def records(self) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
-        """The result and error records, in item order, each saying where its item came from."""
+        """The result and error records, in item order, each saying where its item came from.
+
+        Requests hold disjoint runs of ascending items, so the answers in order of their first item give
+        the results in item order.
+        """
         starts = [first for first, _, _ in self.segments]
 
         def record(item: int, name: str, value: object) -> dict[str, object]:
             first, key, row = self.segments[bisect.bisect_right(starts, item) - 1]
             return {"id": item, "source": key, "row": row + item - first, name: value}
 
-        return (
-            [record(item, "outputs", self.outputs[item]) for item in sorted(self.outputs)],
-            [record(item, "error", self.errors[item]) for item in sorted(self.errors)],
-        )
+        results = [
+            record(item, "outputs", outcome.outputs_of(position))
+            for outcome in sorted(self.answered, key=lambda outcome: outcome.answered[0])
+            for position, item in enumerate(outcome.answered)
+        ]
+        return results, [record(item, "error", self.errors[item]) for item in sorted(self.errors)]
 
 
 class _BudgetSpent(Exception):
@@ -101,21 +108,20 @@ class ShardRunner:
         earlier_errors = earlier.errors if earlier else 0
         writes: list[Future[None]] = []
 
-        def collect(outcomes: list[ItemResult], latency_s: float) -> None:
-            if not outcomes:
+        def collect(outcome: Outcome, latency_s: float) -> None:
+            items = len(outcome.answered) + len(outcome.failed)
+            if not items:
                 return
-            state = self._states[bisect.bisect_right(firsts, outcomes[0].id) - 1]
-            failed = 0
-            for item, outputs, error in outcomes:
-                if error is None:
-                    state.outputs[item] = outputs
-                else:
-                    failed += 1
-                    state.errors[item] = error
-            answered = latency_s if failed < len(outcomes) else None
-            state.counters.record(len(outcomes), failed, answered)
-            total.record(len(outcomes), failed, answered)
-            state.unanswered -= len(outcomes)
+            first = outcome.answered[0] if outcome.answered else outcome.failed[0].id
+            state = self._states[bisect.bisect_right(firsts, first) - 1]
+            if outcome.answered:
+                state.answered.append(outcome)
+            for item, error in outcome.failed:
+                state.errors[item] = error
+            answered = latency_s if outcome.answered else None
+            state.counters.record(items, len(outcome.failed), answered)
+            total.record(items, len(outcome.failed), answered)
+            state.unanswered -= items
             if earlier_errors + total.errors > budget:
                 raise _BudgetSpent(state.index)
             if not state.unanswered:
@@ -162,31 +168,46 @@ class ShardRunner:
         return _ShardState(index, shard.first_item, shard.items, segments)
 
     def _batches(self, state: _ShardState) -> Iterator[Batch]:
-        """The shard's rows cut into requests (rows read when the stream reaches the shard)."""
+        """The shard's rows cut into requests (rows read when the stream reaches the shard).
+
+        A request may hold the end of one file and the start of the next. Feature columns of Parquet files go
+        as one array (see :meth:`ParquetRows.matrix`); rows as dicts where any part of a request cannot.
+        """
         size = self.settings.rows_per_request
-        ids: list[int] = []
-        rows: list[Row] = []
-        item = state.first_item
+        encoder = self.client.encoder
+        columns = encoder.columns if encoder.mode == "packed" else None
+        parts: list[tuple[Rows, int, int, np.ndarray | None]] = []
+        first = item = state.first_item
         for segment in self.plan.shards[state.index].segments:
             file = self.plan.files[segment.file]
             stored = self.cache.rows_of(InputFile(file.key, file.size, file.version, file.format))
+            matrix = stored.matrix(columns) if columns and isinstance(stored, ParquetRows) else None
             start = segment.start
             while start < segment.stop:
-                # A request may hold the end of one file and the start of the next.
-                stop = min(segment.stop, start + size - len(rows))
-                rows.extend(stored[start:stop])
-                ids.extend(range(item, item + stop - start))
+                stop = min(segment.stop, start + size - (item - first))
+                parts.append((stored, start, stop, matrix))
                 item, start = item + stop - start, stop
-                if len(rows) == size:
-                    yield Batch(tuple(ids), tuple(rows))
-                    ids, rows = [], []
-        if ids:
-            yield Batch(tuple(ids), tuple(rows))
+                if item - first == size:
+                    yield _batch(range(first, item), parts)
+                    first, parts = item, []
+        if parts:
+            yield _batch(range(first, item), parts)
 
     def _write(self, state: _ShardState) -> None:
         results, errors = state.records()
         self.output.write_shard(state.index, results, errors, state.counters)
-        state.outputs, state.errors = {}, {}  # written: a long job keeps only the shards in flight
+        state.answered, state.errors = [], {}  # written: a long job keeps only the shards in flight
+
+
+def _batch(ids: range, parts: list[tuple[Rows, int, int, np.ndarray | None]]) -> Batch:
+    """One request of ``parts`` (rows ``start:stop`` of a file each): one array when every part has one."""
+    matrices = [matrix[start:stop] for _rows, start, stop, matrix in parts if matrix is not None]
+    if len(matrices) == len(parts):
+        return Batch(ids, matrix=matrices[0] if len(matrices) == 1 else np.concatenate(matrices))
+    rows: list[Row] = []
+    for stored, start, stop, _matrix in parts:
+        rows.extend(stored[start:stop])
+    return Batch(ids, tuple(rows))
 
 
 @contextmanager

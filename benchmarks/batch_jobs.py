@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from batch_jobs.client import Batch, ItemResult
+from batch_jobs.client import Batch, Outcome
 from batch_jobs.concurrency import ConcurrencySettings
 from batch_jobs.outputs import OutputLocation
 from batch_jobs.runner import JobSettings, plan_job, shard_runner, summarise_job
@@ -63,6 +63,16 @@ def write_input(path: Path, rows: int) -> None:
     table = pa.table({f"f{index}": values[:, index] for index in range(FEATURES)})
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
+
+
+def first_rows(path: Path, rows: int) -> np.ndarray:
+    """The input's first ``rows`` rows as a (rows, features) array: wrk sends what a job request holds."""
+    import pyarrow.parquet as pq
+
+    first = pq.read_table(path).slice(0, rows).to_pandas().to_numpy()
+    if len(first) != rows:
+        raise ValueError(f"the input has {len(first)} rows, fewer than one request's {rows}")
+    return first
 
 
 @dataclass
@@ -142,11 +152,11 @@ def run_client(
     limits: list[int] = []
     original = runner.client.run
 
-    def recording_run(batches: Iterable[Batch], on_results, cancelled=lambda: False) -> None:  # type: ignore[no-untyped-def]
-        def record(results: list[ItemResult], latency_s: float) -> None:
+    def recording_run(batches: Iterable[Batch], on_outcome, cancelled=lambda: False) -> None:  # type: ignore[no-untyped-def]
+        def record(outcome: Outcome, latency_s: float) -> None:
             latencies.append(latency_s)
             limits.append(runner.client.controller.concurrency)
-            on_results(results, latency_s)
+            on_outcome(outcome, latency_s)
 
         original(batches, record, cancelled)
 
@@ -231,13 +241,13 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as temp:
         work = Path(temp)
-        sample = build_model(work / "model")
+        build_model(work / "model")
         write_input(work / "input" / "rows.parquet", args.rows)
         input_uri = str(work / "input")
         server = wrapper_server(work / "model", work, args.max_batch_size, args.max_latency_ms, "wrapper")
         with started(server, args.server_core, work) as url:
             infer = url + server.infer_path
-            body = v2_body(sample[: args.rows_per_request], "input_0")
+            body = v2_body(first_rows(work / "input" / "rows.parquet", args.rows_per_request), "input_0")
             points = [wrk_point(infer, body, c, args.rows_per_request, args, work) for c in args.wrk_concurrency]
             for point in points:
                 print(

@@ -176,6 +176,42 @@ def test_failed_items_go_to_errors_files_and_fail_the_job_only_past_the_budget(
     assert not (tmp_path / "strict" / "_SUCCESS").exists()
 
 
+def test_parquet_feature_columns_go_as_one_array_and_a_bad_row_is_still_found_alone(
+    slow_sum: RunningServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "in"
+    source.mkdir()
+    first = pd.DataFrame(_features(12, 5)[:, :3], columns=["a", "b", "c"]).abs()
+    first.loc[9, "b"] = -1.0  # the model refuses negative values: its whole request fails
+    first.to_parquet(source / "part-0.parquet")
+    second = pd.DataFrame({"c": [1, 2, 3, 4, 5], "a": [1, 1, 1, 1, 1], "b": [2, 2, 2, 2, 2]})  # integers, other order
+    second.to_parquet(source / "part-1.parquet")
+    third = pd.DataFrame({"a": [1.0, None, 3.0], "b": [1.0, 1.0, 1.0], "c": [0.5, 0.5, 0.5]})  # a null: rows path
+    third.to_parquet(source / "part-2.parquet")
+    settings = JobSettings(rows_per_request=8, error_budget=0.2)
+
+    summary = _job(slow_sum, str(source), str(tmp_path / "out"), shard_size=20, settings=settings)
+
+    assert (summary["items_done"], summary["errors"]) == (18, 2)
+    errors = [json.loads(line) for path in sorted((tmp_path / "out" / "errors").iterdir())
+              for line in path.read_text().splitlines()]  # fmt: skip
+    assert [(error["id"], error["source"], error["row"]) for error in errors] == [
+        (9, "part-0.parquet", 9), (18, "part-2.parquet", 1),
+    ]  # fmt: skip
+    assert "negative values are not allowed" in errors[0]["error"]
+    assert errors[1]["error"] == "bad row: input_0 is FP64 but the row holds None"
+    results = [json.loads(line) for path in sorted((tmp_path / "out" / "results").iterdir())
+               for line in path.read_text().splitlines()]  # fmt: skip
+    rows = pd.concat([first, second[["a", "b", "c"]], third]).to_numpy(dtype=float)
+    expected = {item: 2 * rows[item].sum() for item in range(20) if item not in (9, 18)}
+    assert [record["id"] for record in results] == sorted(expected)
+    assert {record["id"]: record["outputs"]["output_0"] for record in results} == pytest.approx(expected)
+    # A request holding the end of one file and the start of the next (items 8-15) keeps each item's place.
+    assert [(record["source"], record["row"]) for record in results if record["id"] in (11, 12)] == [
+        ("part-0.parquet", 11), ("part-1.parquet", 0),
+    ]  # fmt: skip
+
+
 class _Overloaded(BaseHTTPRequestHandler):
     """A V2 endpoint that answers every third request with 503 and Retry-After: 0.3."""
 

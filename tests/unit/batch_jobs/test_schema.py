@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch_jobs.client import split_outputs
+from batch_jobs.client import Outcome, OutputColumn, output_columns
 from batch_jobs.schema import ModelInput, ModelMetadata, encoder_for, parse_metadata
 from serving_core.errors import InvalidInputError
 
@@ -78,6 +78,15 @@ def test_outputs_split_per_row() -> None:
             {"name": "proba", "datatype": "FP32", "shape": [2, 2], "data": [0.1, 0.9, 0.8, 0.2]},
         ]
     }
-    assert split_outputs(answer, 2) == [{"label": 1, "proba": [0.1, 0.9]}, {"label": 0, "proba": [0.8, 0.2]}]
+    columns = output_columns(answer, 2)
+    assert columns == (
+        OutputColumn("label", [1, 0], width=1, scalar=True),
+        OutputColumn("proba", [0.1, 0.9, 0.8, 0.2], width=2, scalar=False),
+    )
+    outcome = Outcome(range(7, 9), columns)
+    assert [outcome.outputs_of(position) for position in range(2)] == [
+        {"label": 1, "proba": [0.1, 0.9]},
+        {"label": 0, "proba": [0.8, 0.2]},
+    ]
     with pytest.raises(ValueError, match="3 values for 2 rows"):
-        split_outputs({"outputs": [{"name": "y", "shape": [3], "data": [1, 2, 3]}]}, 2)
+        output_columns({"outputs": [{"name": "y", "shape": [3], "data": [1, 2, 3]}]}, 2)
