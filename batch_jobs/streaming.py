@@ -174,40 +174,42 @@ class ShardRunner:
         as one array (see :meth:`ParquetRows.matrix`); rows as dicts where any part of a request cannot.
         """
         size = self.settings.rows_per_request
-        encoder = self.client.encoder
-        columns = encoder.columns if encoder.mode == "packed" else None
-        parts: list[tuple[Rows, int, int, np.ndarray | None]] = []
+        parts: list[tuple[Rows, int, int]] = []
         first = item = state.first_item
         for segment in self.plan.shards[state.index].segments:
             file = self.plan.files[segment.file]
             stored = self.cache.rows_of(InputFile(file.key, file.size, file.version, file.format))
-            matrix = stored.matrix(columns) if columns and isinstance(stored, ParquetRows) else None
             start = segment.start
             while start < segment.stop:
                 stop = min(segment.stop, start + size - (item - first))
-                parts.append((stored, start, stop, matrix))
+                parts.append((stored, start, stop))
                 item, start = item + stop - start, stop
                 if item - first == size:
-                    yield _batch(range(first, item), parts)
+                    yield self._batch(range(first, item), parts)
                     first, parts = item, []
         if parts:
-            yield _batch(range(first, item), parts)
+            yield self._batch(range(first, item), parts)
+
+    def _batch(self, ids: range, parts: list[tuple[Rows, int, int]]) -> Batch:
+        """One request of ``parts`` (rows ``start:stop`` of a file each): one array when every part gives one."""
+        columns = self.client.encoder.columns
+        if self.client.encoder.mode == "packed":
+            matrices = [
+                matrix
+                for stored, start, stop in parts
+                if isinstance(stored, ParquetRows) and (matrix := stored.matrix(columns, start, stop)) is not None
+            ]
+            if len(matrices) == len(parts):
+                return Batch(ids, matrix=np.concatenate(matrices) if len(matrices) > 1 else matrices[0])
+        rows: list[Row] = []
+        for stored, start, stop in parts:
+            rows.extend(stored[start:stop])
+        return Batch(ids, tuple(rows))
 
     def _write(self, state: _ShardState) -> None:
         results, errors = state.records()
         self.output.write_shard(state.index, results, errors, state.counters)
         state.answered, state.errors = [], {}  # written: a long job keeps only the shards in flight
-
-
-def _batch(ids: range, parts: list[tuple[Rows, int, int, np.ndarray | None]]) -> Batch:
-    """One request of ``parts`` (rows ``start:stop`` of a file each): one array when every part has one."""
-    matrices = [matrix[start:stop] for _rows, start, stop, matrix in parts if matrix is not None]
-    if len(matrices) == len(parts):
-        return Batch(ids, matrix=matrices[0] if len(matrices) == 1 else np.concatenate(matrices))
-    rows: list[Row] = []
-    for stored, start, stop, _matrix in parts:
-        rows.extend(stored[start:stop])
-    return Batch(ids, tuple(rows))
 
 
 @contextmanager

@@ -31,10 +31,21 @@ def test_feature_columns_become_one_request_body_equal_to_the_rows_one() -> None
     assert matrix is not None
     assert matrix.dtype == np.float64
     np.testing.assert_array_equal(matrix, [[1, 0.5, 7], [2, -1.25, 8], [3, 1e-7, 9]])
+    np.testing.assert_array_equal(rows.matrix(encoder.columns, 1, 2), [[2, -1.25, 8]])
     from_rows = encoder.request_of(rows[:])[0]
     from_matrix = orjson.loads(encoder.body_of(matrix))
     assert from_matrix == from_rows
     assert from_matrix["inputs"][0]["shape"] == [3, 3]
+
+
+def test_rows_across_arrow_chunks_come_together() -> None:
+    rows = ParquetRows(pa.concat_tables([TABLE, TABLE.slice(0, 2)]))
+    assert rows.table.column("a").num_chunks == 2
+    matrix = rows.matrix(("a", "b", "c"), 2, 5)
+    np.testing.assert_array_equal(matrix, [[1e-7, 3, 9], [0.5, 1, 7], [-1.25, 2, 8]])
+    empty = rows.matrix(("a", "b", "c"), 3, 3)
+    assert empty is not None
+    assert empty.shape == (0, 3)
 
 
 def test_integer_columns_stay_integers() -> None:
