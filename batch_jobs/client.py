@@ -60,9 +60,9 @@ class Batch:
         """The first and the second half of the rows (to find a bad row by bisection), encoded again when sent."""
         half = len(self.ids) // 2
 
-        def part(rows: slice) -> Batch:
-            matrix = None if self.matrix is None else self.matrix[rows]
-            return Batch(self.ids[rows], self.rows[rows], matrix, attempts=attempts)
+        def part(span: slice) -> Batch:
+            matrix = None if self.matrix is None else self.matrix[span]
+            return Batch(self.ids[span], self.rows[span], matrix, attempts=attempts)
 
         return part(slice(None, half)), part(slice(half, None))
 
