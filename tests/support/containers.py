@@ -169,6 +169,22 @@ class ContainerTools:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def building(self) -> Iterator[None]:
+        """Hold the store's lock shared while buildah builds, so that no prune runs meanwhile.
+
+        podman counts the layer a build has just committed, not yet built on or tagged, as a dangling
+        image: a prune from a concurrent build (the background builds run beside the tests' own) removes it
+        and the build fails with "layer not known". Builds share the lock with each other; :meth:`prune`
+        takes it alone.
+        """
+        with (self.root / "store.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def python_base(self) -> str:
         """The offline Python base image (Debian bookworm + python3), built once per key and then reused."""
         key = hashlib.sha256(json.dumps([BASE_SUITE, BASE_MIRROR, BASE_PACKAGES]).encode()).hexdigest()[:16]
@@ -258,17 +274,31 @@ class ContainerTools:
     def _remove_older_builds(self, keyed: str) -> None:
         """Untag the builds of this repository from other inputs, so that the store does not grow with every
         source change, and prune what that leaves: their own top layers go; layers the new build shares, and
-        the cached intermediate images of the builds still tagged, stay."""
+        the cached intermediate images of the builds still tagged, stay. While another build runs the prune
+        is left to a later build: waiting could take as long as that build."""
         repository, _, current = keyed.rpartition(":")
         listed = self.run("podman", "images", "--format", "{{.Tag}}", "--filter", f"reference={repository}")
         for older in set(listed.stdout.split()) - {current}:
             if older.startswith("inputs-"):
                 self.run("podman", "rmi", f"{repository}:{older}", check=False)
-        self.prune()
+        self.prune(wait=False)
 
-    def prune(self) -> None:
-        """Remove dangling images: untagged ones that no tagged image builds on (older builds' layers)."""
-        self.run("podman", "image", "prune", "--force", timeout_s=1800)
+    def prune(self, *, wait: bool = True) -> bool:
+        """Remove dangling images: untagged ones that no tagged image builds on (older builds' layers).
+
+        Pruning waits until no build runs on the store (see :meth:`building`); without ``wait`` it is
+        skipped while one does, and False is returned.
+        """
+        with (self.root / "store.lock").open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            try:
+                self.run("podman", "image", "prune", "--force", timeout_s=1800)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return True
 
     def _buildah_bud(
         self, dockerfile: Path, tag: str, context: Path, build_args: dict[str, str], timeout_s: float
@@ -278,21 +308,22 @@ class ContainerTools:
             f"--volume={self.pip_cache}:/root/.cache/pip",
             *(f"--volume={mount}" for mount in self._pip_mounts()),
         ]
-        self.run(
-            "buildah",
-            "bud",
-            "--layers",
-            "--isolation=chroot",
-            "--pull=never",
-            *arguments,
-            *volumes,
-            "--file",
-            str(dockerfile),
-            "--tag",
-            tag,
-            str(context),
-            timeout_s=timeout_s,
-        )
+        with self.building():
+            self.run(
+                "buildah",
+                "bud",
+                "--layers",
+                "--isolation=chroot",
+                "--pull=never",
+                *arguments,
+                *volumes,
+                "--file",
+                str(dockerfile),
+                "--tag",
+                tag,
+                str(context),
+                timeout_s=timeout_s,
+            )
 
     def _pip_mounts(self) -> list[str]:
         """The host's pip settings as /etc/pip.conf, plus the files and directories they name (read-only)."""
