@@ -70,9 +70,15 @@ def write_input(path: Path, rows: int) -> None:
 
 def first_rows(path: Path, rows: int) -> np.ndarray:
     """The input's first ``rows`` rows as a (rows, features) array: wrk sends what a job request holds."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    first = pq.read_table(path).slice(0, rows).to_pandas().to_numpy()
+    batches: list[pa.RecordBatch] = []
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):  # reads no more than one request needs
+        batches.append(batch)
+        if sum(taken.num_rows for taken in batches) >= rows:
+            break
+    first = pa.Table.from_batches(batches).slice(0, rows).to_pandas().to_numpy() if batches else np.empty((0, 0))
     if len(first) != rows:
         raise ValueError(f"the input has {len(first)} rows, fewer than one request's {rows}")
     return first

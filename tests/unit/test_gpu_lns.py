@@ -64,7 +64,7 @@ def test_a_step_mixes_large_and_small_models_where_gpus_filled_by_one_kind_waste
     assert start == _unbalanced(problem)  # the input plan is not changed
 
 
-def test_a_scoped_solve_keeps_the_rest_of_the_plan_and_the_resource_of_models_with_replicas_outside() -> None:
+def test_a_scoped_solve_places_only_the_replicas_in_its_scope_on_its_gpus() -> None:
     problem = _problem()
     start = _unbalanced(problem)
     # GPUs 0 and 1 again; small-8 (on GPU 2) is outside, so is the whole-GPU model.
