@@ -14,12 +14,17 @@ and Netflix's concurrency-limits (Gradient2) do from a no-load and a current rou
 3. **Target.** ``latency_tolerance`` x the unloaded ``latency_quantile`` (p90): the job may make the
    predictor's tail that much slower, no more. Tail against tail, because the unloaded tail on a shared
    node is mostly noise that load does not add to, while queueing moves the whole distribution.
-4. **Step.** Once per round (``max(baseline_samples, limit)`` answers) the limit is multiplied by
+4. **Start.** While the loaded latency stays within ``start_margin`` (1.25) x the unloaded latency, the
+   predictor is not queueing requests yet, and the limit is multiplied by ``start_step`` (2) each round,
+   as TCP's slow start does (its HyStart variant ends the start on the same signal, a rise in delay). The
+   first round past the margin, or a 429/503, ends the start for good. A predictor that needs 32 requests
+   in flight is reached in 5 rounds instead of 16 steps of ``max_step``.
+5. **Step.** Once per round (``max(baseline_samples, limit)`` answers) the limit is multiplied by
    ``(target / loaded quantile) ** gain``, kept within ``[1 / max_step, max_step]``: near the target the
    steps are small, so the limit settles instead of oscillating; under it the limit grows by up to
    ``max_step`` a round; over it it shrinks by at most that much a round, in proportion to the excess. It
    grows only when the round filled the limit (a client that cannot fill it learns nothing about more).
-5. **Overload.** A 429/503 multiplies the limit by ``overload_factor`` at once, at most once per round
+6. **Overload.** A 429/503 multiplies the limit by ``overload_factor`` at once, at most once per round
    (answers to requests sent before a back-off say nothing about the new limit), and pauses new requests
    for ``Retry-After`` (or ``default_backoff_s``).
 
@@ -53,6 +58,10 @@ class ConcurrencySettings:
         window: the fewest latest answers the loaded latency is taken over.
         gain: the share (in log scale) of the distance to the target covered per round.
         max_step: the most the limit grows (or, from latency, shrinks) per round, as a factor.
+        start_step: the factor the limit grows by per round at the start (1: no start phase, only
+            ``max_step`` steps).
+        start_margin: the start goes on while the loaded latency quantile is within this multiple of the
+            unloaded one (requests are not queueing yet).
     """
 
     max_concurrency: int = 64
@@ -66,6 +75,8 @@ class ConcurrencySettings:
     window: int = 32
     gain: float = 0.5
     max_step: float = 1.25
+    start_step: float = 2.0
+    start_margin: float = 1.25
 
     def __post_init__(self) -> None:
         """Refuse knobs that cannot work.
@@ -99,6 +110,11 @@ class ConcurrencySettings:
                 f"gain {self.gain:g} is not in (0, 1] or max step {self.max_step:g} is not above 1",
                 hint="use a gain of 0.5 and a max step of 1.25",
             )
+        if self.start_step < 1.0 or self.start_margin < 1.0:
+            raise InvalidInputError(
+                f"start step {self.start_step:g} or start margin {self.start_margin:g} is below 1",
+                hint="use a start step of 2 (1: no start phase) and a start margin of 1.25",
+            )
 
 
 def quantile(values: list[float], fraction: float) -> float:
@@ -118,6 +134,7 @@ class ConcurrencyController:
     limit: float = 1.0
     paused_until: float = 0.0
     decreases: int = 0  # back-offs on 429/503
+    starting: bool = True  # in the start phase: growing by start_step a round
     # Measuring the unloaded latency: answers to requests sent after _measure_after count.
     measuring: bool = True
     _measure_after: int = 0
@@ -203,6 +220,7 @@ class ConcurrencyController:
         if sequence <= self._decreased_at_sent:
             return  # sent before the last back-off: already acted on
         self.limit = max(1.0, self.limit * self.settings.overload_factor)
+        self.starting = False
         self._decreased_at_sent = self._sent
         self._loaded.clear()
         self._round_answers = self._round_busiest = 0
@@ -210,13 +228,21 @@ class ConcurrencyController:
 
     def _step(self) -> None:
         """Move the limit towards the target, by a factor that shrinks with the distance to it."""
-        target = self.target_s
-        if target is None:  # answers count only after the first measurement; never true here
+        unloaded, target = self.unloaded_s, self.target_s
+        if unloaded is None or target is None:  # answers count only after the first measurement; never true here
             return
         recent = list(self._loaded)[-max(self.settings.window, 2 * int(self.limit)) :]
-        ratio = target / max(quantile(recent, self.settings.latency_quantile), 1e-9)
-        step = min(self.settings.max_step, max(1.0 / self.settings.max_step, ratio**self.settings.gain))
-        if step > 1.0 and self._round_busiest < int(self.limit):
+        loaded = max(quantile(recent, self.settings.latency_quantile), 1e-9)
+        ratio = target / loaded
+        filled = self._round_busiest >= int(self.limit)
+        self.starting = (
+            self.starting and self.settings.start_step > 1.0 and loaded <= self.settings.start_margin * unloaded
+        )
+        if self.starting:
+            step = self.settings.start_step
+        else:
+            step = min(self.settings.max_step, max(1.0 / self.settings.max_step, ratio**self.settings.gain))
+        if step > 1.0 and not filled:
             step = 1.0  # the limit was not filled: latency says nothing about more requests
         self.limit = min(float(self.settings.max_concurrency), max(1.0, self.limit * step))
         self._round_answers = self._round_busiest = 0

@@ -20,9 +20,14 @@ from tests.support.tools import require_tools
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> ContainerTools:
-    """A store of the test's own, so that its prunes touch no other test's images."""
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ContainerTools:
+    """A store of the test's own, so that its prunes touch no other test's images.
+
+    vfs: the overlay driver leaves its directory mounted, which pytest then cannot remove with the test's
+    temporary directory.
+    """
     require_tools(*CONTAINER_TOOLS)
+    monkeypatch.setenv("AISERVING_CONTAINER_STORAGE_DRIVER", "vfs")
     return ContainerTools(tmp_path / "containers")
 
 

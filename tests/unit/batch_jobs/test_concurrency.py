@@ -98,8 +98,49 @@ def test_quantile_interpolates_between_ranks() -> None:
     ]  # fmt: skip
 
 
+def test_the_start_doubles_the_limit_each_round_until_latency_rises_past_its_margin() -> None:
+    controller = _with_baseline(ConcurrencySettings(baseline_samples=4))  # unloaded 10 ms: target 20 ms
+    limits = []
+    for latency in (0.011, 0.010, 0.0095, 0.0125, 0.013, 0.010):
+        _round(controller, latency)
+        limits.append(controller.limit)
+    # Up to 12.5 ms is within 1.25 x 10 ms: 1 -> 2 -> 4 -> 8 -> 16; 13 ms is not, and ends the start: x (20 / 13)
+    # ** 0.5 from then on (13 ms is still the p90 of the latest answers), never a doubling again.
+    step = (20 / 13) ** 0.5
+    assert limits == [2.0, 4.0, 8.0, 16.0, pytest.approx(16 * step), pytest.approx(16 * step**2)]
+    assert controller.starting is False
+
+
+def test_the_start_reaches_a_predictor_that_needs_32_in_flight_in_5_rounds_instead_of_16() -> None:
+    def rounds_to_reach_32(settings: ConcurrencySettings) -> int:
+        controller, rounds = _with_baseline(settings), 0
+        while controller.limit < 32:
+            _round(controller, 0.010 * max(1.0, controller.limit / 32))  # 10 ms up to 32 in flight
+            rounds += 1
+        return rounds
+
+    assert rounds_to_reach_32(ConcurrencySettings()) == 5
+    assert rounds_to_reach_32(ConcurrencySettings(start_step=1.0)) == 16
+
+
+def test_a_start_step_of_one_leaves_only_the_gradient_steps() -> None:
+    controller = _with_baseline(ConcurrencySettings(baseline_samples=4, start_step=1.0))
+    _round(controller, 0.010)
+    assert (controller.limit, controller.starting) == (1.25, False)
+
+
+def test_overload_ends_the_start() -> None:
+    controller = _with_baseline(ConcurrencySettings(baseline_samples=4))
+    _round(controller, 0.010)
+    controller.on_overload(controller.sent(2), now=1.0, retry_after_s=None)
+    assert (controller.limit, controller.starting) == (1.0, False)
+    controller.allowed(2.0)
+    _round(controller, 0.010)
+    assert controller.limit == 1.25
+
+
 def test_under_the_target_the_limit_grows_by_at_most_max_step_a_round() -> None:
-    controller = _with_baseline(ConcurrencySettings(baseline_samples=4, gain=0.5, max_step=1.25))
+    controller = _with_baseline(ConcurrencySettings(baseline_samples=4, gain=0.5, max_step=1.25, start_step=1.0))
     controller.limit = 4.0
     _round(controller, 0.010)  # unloaded speed: (2 x 10 ms / 10 ms) ** 0.5 = 1.41, capped at 1.25
     assert controller.limit == 5.0
@@ -129,7 +170,7 @@ def test_a_limit_the_client_did_not_fill_does_not_grow() -> None:
 
 
 def test_one_stalled_answer_in_the_window_does_not_shrink_the_limit() -> None:
-    controller = _with_baseline(ConcurrencySettings(baseline_samples=8))
+    controller = _with_baseline(ConcurrencySettings(baseline_samples=8, start_step=1.0))
     controller.limit = 8.0
     _round(controller, 0.012)
     grown = controller.limit  # 10: a round is 10 answers now
@@ -257,6 +298,8 @@ def test_a_zero_interval_measures_the_unloaded_latency_once() -> None:
         ({"baseline_interval_s": -1.0}, "baseline interval -1 s"),
         ({"gain": 0.0}, "gain 0"),
         ({"max_step": 1.0}, "max step 1"),
+        ({"start_step": 0.5}, "start step 0.5 or start margin 1.25 is below 1"),
+        ({"start_margin": 0.9}, "start step 2 or start margin 0.9 is below 1"),
     ],
 )
 def test_knobs_out_of_range_are_refused(knobs: dict[str, float], message: str) -> None:
