@@ -102,6 +102,15 @@ def runroot_for(store: Path) -> Path:
     return runroot
 
 
+@contextlib.contextmanager
+def file_lock(path: Path, operation: int) -> Iterator[None]:
+    """Hold ``flock(operation)`` on ``path`` (shared, exclusive, or with ``LOCK_NB`` raising
+    ``BlockingIOError`` when taken); the lock goes with the file when the block ends."""
+    with path.open("w") as lock:
+        fcntl.flock(lock, operation)
+        yield
+
+
 @dataclass(frozen=True)
 class BuildResult:
     """An image built from a Dockerfile: its tag, image id and how long the build took."""
@@ -159,15 +168,9 @@ class ContainerTools:
         found = self.run("podman", "image", "inspect", "--format", "{{.Id}}", reference, check=False)
         return found.stdout.strip() if found.returncode == 0 else None
 
-    @contextlib.contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
+    def _locked(self, name: str) -> contextlib.AbstractContextManager[None]:
         """Serialize builds of one image across concurrent test runs sharing the cache."""
-        with (self.root / f"{name}.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        return file_lock(self.root / f"{name}.lock", fcntl.LOCK_EX)
 
     @contextlib.contextmanager
     def building(self) -> Iterator[None]:
@@ -178,12 +181,8 @@ class ContainerTools:
         and the build fails with "layer not known". Builds share the lock with each other; :meth:`prune`
         takes it alone.
         """
-        with (self.root / "store.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_SH)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with file_lock(self.root / "store.lock", fcntl.LOCK_SH):
+            yield
 
     def python_base(self) -> str:
         """The offline Python base image (Debian bookworm + python3), built once per key and then reused."""
@@ -289,15 +288,11 @@ class ContainerTools:
         Pruning waits until no build runs on the store (see :meth:`building`); without ``wait`` it is
         skipped while one does, and False is returned.
         """
-        with (self.root / "store.lock").open("w") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return False
-            try:
+        try:
+            with file_lock(self.root / "store.lock", fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB):
                 self.run("podman", "image", "prune", "--force", timeout_s=1800)
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        except BlockingIOError:
+            return False
         return True
 
     def _buildah_bud(
