@@ -12,7 +12,10 @@ RandomForest (pinned to one core; every client pinned to another). In the same r
 - paired rounds (``--rounds``): wrk at a few concurrencies near the peak, the adaptive job, then wrk again,
   so each job is set against the peak measured around it (this machine's speed drifts by 10-20 % between
   minutes, more than the gap measured): the peak of a round is the concurrency whose before-and-after
-  mean is highest (the best single window of many is lifted by noise; it is shown too);
+  mean is highest (the best single window of many is lifted by noise; it is shown too), and each job is also
+  set against the run's peak concurrency (the one whose windows average highest over all rounds, chosen once,
+  so that the peak is not the best of several noisy means); each round records the share of the server core
+  the hypervisor took (steal) before, during and after its job;
 - kill-and-resume: ``aiserving job run`` started as a process, killed (SIGKILL) twice part-way, then run to
   the end; every item id must appear exactly once in the results.
 
@@ -217,13 +220,35 @@ def kill_and_resume(endpoint: str, input_uri: str, out: Path, args: argparse.Nam
     return {"kills": kills, "lost": lost, "duplicated": duplicated, "items": len(seen)}
 
 
+def cpu_ticks(core: int) -> tuple[int, int]:
+    """(all, stolen) clock ticks of one core so far (/proc/stat): the hypervisor's share is time the core lost."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        for line in stat:
+            name, *fields = line.split()
+            if name == f"cpu{core}":
+                ticks = [int(value) for value in fields[:8]]  # user nice system idle iowait irq softirq steal
+                return sum(ticks), ticks[7]
+    raise RuntimeError(f"/proc/stat has no line for core {core}")
+
+
+@contextmanager
+def stolen_share(core: int, into: list[float]) -> Iterator[None]:
+    """Append to ``into`` the share of ``core``'s time the hypervisor took (steal) while the block ran."""
+    total_before, stolen_before = cpu_ticks(core)
+    yield
+    total_after, stolen_after = cpu_ticks(core)
+    into.append((stolen_after - stolen_before) / max(total_after - total_before, 1))
+
+
 @dataclass
 class Round:
-    """One paired round: wrk at each concurrency just before and just after one adaptive job."""
+    """One paired round: wrk at each concurrency just before and just after one adaptive job, and the share of
+    the server core the hypervisor took during each of the three (before, job, after)."""
 
     before: list[WrkResult]
     job: ClientResult
     after: list[WrkResult]
+    stolen: list[float]
 
     @property
     def peak(self) -> tuple[float, int]:
@@ -255,12 +280,17 @@ def paired_rounds(
 
     rounds = []
     for number in range(args.rounds):
-        before = points()
-        with pinned(args.client_core):
+        stolen: list[float] = []
+        with stolen_share(args.server_core, stolen):
+            before = points()
+        with stolen_share(args.server_core, stolen), pinned(args.client_core):
             job = run_client("adaptive", url, input_uri, work / f"out-round-{number}", args, None)
-        result = Round(before, job, points())
+        with stolen_share(args.server_core, stolen):
+            after = points()
+        result = Round(before, job, after, stolen)
         print(f"round {number + 1}: wrk peak {result.peak[0]:.0f} (best window {result.best_window.rows_per_s:.0f}), "
-              f"adaptive {job.rows_per_s:.0f}", file=sys.stderr)  # fmt: skip
+              f"adaptive {job.rows_per_s:.0f}, stolen {' / '.join(f'{share:.1%}' for share in stolen)}",
+              file=sys.stderr)  # fmt: skip
         rounds.append(result)
     return rounds
 
@@ -381,12 +411,14 @@ def main() -> int:
             "after the job is highest; the best single window is shown beside it:",
             "",
             "| round | wrk peak rows/s (c), before/after mean | best single window (c) | adaptive rows/s | ratio | "
-            f"ratio to the best window | ratio at the run's peak c={run_peak} | adaptive p99 / unloaded p99 |",
-            "|---|---|---|---|---|---|---|---|",
+            f"ratio to the best window | ratio at the run's peak c={run_peak} | adaptive p99 / unloaded p99 | "
+            "server core stolen: before / job / after |",
+            "|---|---|---|---|---|---|---|---|---|",
             *(
                 f"| {number} | {result.peak[0]:,.0f} (c={result.peak[1]}) | {result.best_window.rows_per_s:,.0f} "
                 f"(c={result.best_window.concurrency}) | {result.job.rows_per_s:,.0f} | {ratio:.2f} | {window:.2f} | "
-                f"{at_run_peak:.2f} | {result.job.p99_ms / unloaded_p99:.2f} |"
+                f"{at_run_peak:.2f} | {result.job.p99_ms / unloaded_p99:.2f} | "
+                f"{' / '.join(f'{share:.1%}' for share in result.stolen)} |"
                 for number, (result, ratio, window, at_run_peak) in enumerate(
                     zip(rounds, ratios, window_ratios, run_ratios, strict=True), 1
                 )
