@@ -16,11 +16,10 @@ INSTALL_REQUIRES = [
     "markdown-it-py>=3,<5",  # run reports as HTML pages from their Markdown (tables, data: URI figures)
     "boto3>=1.34,<2",  # batch jobs read and write s3:// locations
     "pyarrow>=15",  # batch jobs read Parquet input (mlflow pulls it in too)
-    "aiohttp>=3.9,<4",  # batch jobs' adaptive-concurrency V2 client
     "orjson>=3.9,<4",  # batch jobs encode requests and result lines per item; the wrapper's fast path too
     "uvloop>=0.19,<1",  # the model wrapper's event loop, as KServe's own server runs (uvicorn[standard] has it)
     "uvicorn>=0.30,<1",  # the wrapper's lean HTTP route extends uvicorn's protocol (model_wrappers.lean_http)
-    "httptools>=0.6,<1",  # that protocol's parser; imported by model_wrappers.lean_http through uvicorn
+    "httptools>=0.6,<1",  # that protocol's parser, and the batch jobs' client's (batch_jobs.connections)
     "matplotlib>=3.8,<4",  # report figures: batch jobs (throughput, latency), rollouts (weight, per-arm rates)
     "scipy>=1.11,<2",  # Beta posteriors and quantiles for the canary analysis (progressive_delivery.statistics)
 ]

@@ -3,7 +3,11 @@
 Answers are sorted by what can help: 200 gives one result per row; 429 and 503 are overload (pause,
 shrink the concurrency, send again); another 4xx means a row is bad, so the batch is split in halves
 until the bad rows stand alone and become per-item errors with the server's reason; 5xx and broken
-connections are retried a few times, then the rows become errors.
+connections are retried a few times, then the rows become errors; a redirect is not followed (its items
+fail, naming the address to use instead).
+
+Requests go through :class:`batch_jobs.connections.ConnectionPool`, one encoded request ahead of those in
+flight, so that the next request leaves the moment an answer arrives.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import orjson
 import requests
 
 from batch_jobs.concurrency import ConcurrencyController, ConcurrencySettings
+from batch_jobs.connections import ConnectionPool, RawAnswer
 from batch_jobs.schema import ModelMetadata, RowEncoder, parse_metadata
 from serving_core.errors import AiServingError, NotFoundError, RemoteServiceError, UnreachableError
 from serving_core.retry_after import retry_after_seconds
@@ -41,9 +46,9 @@ class Batch:
     """Items sent in one request: their ids, their rows and, once encoded, the request body.
 
     Rows are dicts, or (a Parquet file's feature columns, see :meth:`batch_jobs.readers.ParquetRows.matrix`)
-    one array of rows x columns with ``rows`` left empty. Rows are encoded when the batch is first sent,
-    inside the send loop, so encoding overlaps the requests in flight instead of holding the predictor idle
-    before a shard starts; a retry sends the same body again.
+    one array of rows x columns with ``rows`` left empty. Rows are encoded when the batch is queued, one
+    request ahead of those in flight, so encoding overlaps the predictor's work instead of holding it idle;
+    a retry sends the same body again.
     """
 
     ids: Sequence[int]
@@ -135,17 +140,6 @@ class _BatchQueue:
         self._front.appendleft(batch)
 
 
-@dataclass(frozen=True)
-class _Answer:
-    batch: Batch
-    sequence: int
-    status: int  # 0: no HTTP answer (connection error, timeout); -1: nothing sent (every row was bad)
-    body: bytes
-    latency_s: float
-    retry_after_s: float | None
-    bad_rows: tuple[ItemError, ...] = ()
-
-
 def output_columns(document: dict[str, Any], rows: int) -> tuple[OutputColumn, ...]:
     """The outputs of a V2 answer for ``rows`` items; an output of one value per row is a scalar per item.
 
@@ -232,36 +226,36 @@ class V2BatchClient:
         on_outcome: Callable[[Outcome, float], None],
         cancelled: Callable[[], bool],
     ) -> None:
-        import aiohttp
-
         pending = _BatchQueue(batches)
+        pool = ConnectionPool(self.url, self.controller.sent, self.timeout_s)
+        # Requests in flight and the one queued beyond them, with their batches.
+        waiting: dict[asyncio.Future[RawAnswer], Batch] = {}
         next_cancel_check = 0.0
-        in_flight: set[asyncio.Task[_Answer]] = set()
-        connector = aiohttp.TCPConnector(limit=self.controller.settings.max_concurrency, force_close=False)
-        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
-        # No cookies to keep: a cookie jar would be consulted on every request.
-        jar = aiohttp.DummyCookieJar()
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=jar) as session:
-            try:
-                while pending or in_flight:
-                    now = time.monotonic()
-                    # At most once a second: on S3 each check is a request.
-                    if now >= next_cancel_check:
-                        next_cancel_check = now + CANCEL_CHECK_S
-                        if cancelled():
-                            raise JobCancelledError("the job was cancelled", hint="run it again to resume")
-                    while pending and len(in_flight) < self.controller.allowed(now):
-                        in_flight.add(asyncio.create_task(self._send(session, pending.pop(), len(in_flight) + 1)))
-                    wait_s = max(0.01, self.controller.paused_until - now) if not in_flight else 0.5
-                    if not in_flight:
-                        await asyncio.sleep(min(wait_s, 0.5))
-                        continue
-                    done, in_flight = await asyncio.wait(in_flight, timeout=wait_s, return_when="FIRST_COMPLETED")
-                    for task in done:
-                        self._handle(task.result(), pending, on_outcome)
-            finally:
-                for task in in_flight:
-                    task.cancel()
+        try:
+            while pending or waiting:
+                now = time.monotonic()
+                # At most once a second: on S3 each check is a request.
+                if now >= next_cancel_check:
+                    next_cancel_check = now + CANCEL_CHECK_S
+                    if cancelled():
+                        raise JobCancelledError("the job was cancelled", hint="run it again to resume")
+                pool.capacity = self.controller.allowed(now)
+                # One request more than may be in flight waits encoded in the pool, so that an answer's callback
+                # sends it at once; encoding happens while the predictor works.
+                while pending and len(waiting) <= pool.capacity:
+                    batch, bad = self._encoded(pending.pop())
+                    if bad:
+                        on_outcome(Outcome(failed=bad), 0.0)
+                    if batch.ids:
+                        waiting[pool.submit(batch.body or b"")] = batch
+                if not waiting:
+                    continue
+                wait_s = 0.5 if pool.in_flight else min(0.5, max(0.01, self.controller.paused_until - now))
+                done, _ = await asyncio.wait(waiting, timeout=wait_s, return_when="FIRST_COMPLETED")
+                for future in done:
+                    self._handle(waiting.pop(future), future.result(), pending, on_outcome)
+        finally:
+            pool.close()
 
     def _encoded(self, batch: Batch) -> tuple[Batch, tuple[ItemError, ...]]:
         """The batch with its request body, less the rows that do not fit the model (returned as errors)."""
@@ -283,29 +277,13 @@ class V2BatchClient:
             tuple(ItemError(batch.ids[position], f"bad row: {reason}") for position, reason in bad.items()),
         )  # fmt: skip
 
-    async def _send(self, session: Any, batch: Batch, in_flight: int) -> _Answer:
-        import aiohttp
-
-        batch, bad = self._encoded(batch)
-        if not batch.ids:
-            return _Answer(batch, 0, -1, b"", 0.0, None, bad)
-        sequence = self.controller.sent(in_flight)
-        started = time.monotonic()
-        try:
-            async with session.post(self.url, data=batch.body, headers={"Content-Type": "application/json"}) as answer:
-                payload = await answer.read()
-                retry_after = retry_after_seconds(answer.headers.get("Retry-After"))
-                status = answer.status
-        except (aiohttp.ClientError, TimeoutError) as error:
-            payload, retry_after, status = f"{type(error).__name__}: {error}".encode(), None, 0
-        return _Answer(batch, sequence, status, payload, time.monotonic() - started, retry_after, bad)
-
-    def _handle(self, answer: _Answer, pending: _BatchQueue, on_outcome: Callable[[Outcome, float], None]) -> None:
-        batch = answer.batch
-        if answer.bad_rows:
-            on_outcome(Outcome(failed=answer.bad_rows), 0.0)
-        if answer.status == -1:
-            return
+    def _handle(
+        self,
+        batch: Batch,
+        answer: RawAnswer,
+        pending: _BatchQueue,
+        on_outcome: Callable[[Outcome, float], None],
+    ) -> None:
         if answer.status == 200:
             try:
                 outputs = output_columns(orjson.loads(answer.body), len(batch.ids))
@@ -317,8 +295,15 @@ class V2BatchClient:
             on_outcome(Outcome(batch.ids, outputs), answer.latency_s)
             return
         reason = f"HTTP {answer.status}: {_detail(answer.body)}" if answer.status else _detail(answer.body)
+        if 300 <= answer.status < 400:
+            # Requests are not sent on to another address: the job's endpoint is the one to fix.
+            where = answer.headers.get("location", "another address")
+            reason = f"HTTP {answer.status}: the endpoint redirects to {where}; pass that URL as the endpoint"
+            on_outcome(Outcome(failed=tuple(ItemError(item, reason) for item in batch.ids)), 0.0)
+            return
         if answer.status in OVERLOAD:
-            self.controller.on_overload(answer.sequence, time.monotonic(), answer.retry_after_s)
+            retry_after = retry_after_seconds(answer.headers.get("retry-after"))
+            self.controller.on_overload(answer.sequence, time.monotonic(), retry_after)
         retry = answer.status in OVERLOAD or answer.status == 0 or answer.status >= 500
         if retry and batch.attempts + 1 < self.max_attempts:
             if answer.status not in OVERLOAD:

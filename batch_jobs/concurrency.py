@@ -24,7 +24,19 @@ and Netflix's concurrency-limits (Gradient2) do from a no-load and a current rou
    steps are small, so the limit settles instead of oscillating; under it the limit grows by up to
    ``max_step`` a round; over it it shrinks by at most that much a round, in proportion to the excess. It
    grows only when the round filled the limit (a client that cannot fill it learns nothing about more).
-6. **Overload.** A 429/503 multiplies the limit by ``overload_factor`` at once, at most once per round
+6. **Knee.** More requests in flight pay only while the predictor has room to work on them at once: on a
+   predictor that serves one request at a time, two in flight double the latency and add no throughput.
+   When the limit rises to a higher whole level, the answers to requests sent after the rise (at least
+   ``2 x baseline_samples``, or one per request in flight) give the throughput there (Little's law: the level
+   over their median latency), set against the level below; a rise that brought less than ``knee_share`` of
+   its proportional gain (from 4 to 5 in flight, at least 12.5 % more) is undone, and the limit holds at the
+   level below for ``probe_interval_s``, then may rise again to look for new room (more replicas, other load
+   gone). A rise that keeps the latency quantile within ``start_margin`` of the unloaded one is never undone
+   (no queueing yet, and two short spans on a noisy node differ by chance); past it the limit rises one whole
+   level at a time, each judged before the next. The tolerance stays the ceiling (a batching predictor, whose
+   throughput grows with its latency, still goes up to it); the knee keeps the job below it wherever more
+   requests would only queue.
+7. **Overload.** A 429/503 multiplies the limit by ``overload_factor`` at once, at most once per round
    (answers to requests sent before a back-off say nothing about the new limit), and pauses new requests
    for ``Retry-After`` (or ``default_backoff_s``).
 
@@ -62,6 +74,9 @@ class ConcurrencySettings:
             ``max_step`` steps).
         start_margin: the start goes on while the loaded latency quantile is within this multiple of the
             unloaded one (requests are not queueing yet).
+        knee_share: a rise to a higher level is kept only if the throughput grew by this share of the rise.
+        probe_interval_s: seconds a limit held below a rise that did not pay stays held before it may rise
+            again.
     """
 
     max_concurrency: int = 64
@@ -77,6 +92,8 @@ class ConcurrencySettings:
     max_step: float = 1.25
     start_step: float = 2.0
     start_margin: float = 1.25
+    knee_share: float = 0.5
+    probe_interval_s: float = 20.0
 
     def __post_init__(self) -> None:
         """Refuse knobs that cannot work.
@@ -115,6 +132,12 @@ class ConcurrencySettings:
                 f"start step {self.start_step:g} or start margin {self.start_margin:g} is below 1",
                 hint="use a start step of 2 (1: no start phase) and a start margin of 1.25",
             )
+        if not 0.0 <= self.knee_share < 1.0 or self.probe_interval_s <= 0:
+            raise InvalidInputError(
+                f"knee share {self.knee_share:g} is not in [0, 1) or probe interval {self.probe_interval_s:g} s is "
+                "not above 0",
+                hint="use a knee share of 0.5 (0: rises are never undone) and a probe interval of 20 s",
+            )
 
 
 def quantile(values: list[float], fraction: float) -> float:
@@ -144,6 +167,14 @@ class ConcurrencyController:
     _loaded: deque[float] = field(default_factory=deque)
     _round_answers: int = 0
     _round_busiest: int = 0  # most requests in flight at a send since the last step
+    # Latencies of answers to requests sent at the current whole level (since it began), and, after a rise
+    # not judged yet, the level it rose from with that level's latencies.
+    _at_level: list[float] = field(default_factory=list)
+    _level_began_at_sent: int = 0
+    _below: tuple[int, list[float]] | None = None
+    # The level held after a rise that did not pay, and when the hold began (set at the next ``allowed``).
+    ceiling: int | None = None
+    _held_at: float | None = None
     # Requests sent up to this sequence number were sent before the last back-off.
     _sent: int = 0
     _decreased_at_sent: int = -1
@@ -171,6 +202,11 @@ class ConcurrencyController:
             return 0
         if self.measuring:
             return 1
+        if self.ceiling is not None:
+            if self._held_at is None:
+                self._held_at = now
+            elif now - self._held_at >= self.settings.probe_interval_s:
+                self.ceiling, self._held_at = None, None  # look for room again
         if self._measured_at is None:
             self._measured_at = now  # the interval runs from the first request after a measurement
         elif self.settings.baseline_interval_s and now - self._measured_at >= self.settings.baseline_interval_s:
@@ -210,6 +246,9 @@ class ConcurrencyController:
         while len(self._loaded) > max(self.settings.window, 2 * self.settings.max_concurrency):
             self._loaded.popleft()
         self._round_answers += 1
+        if sequence > self._level_began_at_sent:
+            self._at_level.append(latency_s)
+            del self._at_level[: -max(self.settings.window, 2 * self.settings.max_concurrency)]
         if self._round_answers >= max(self.settings.baseline_samples, int(self.limit)):
             self._step()
 
@@ -223,18 +262,29 @@ class ConcurrencyController:
         self.starting = False
         self._decreased_at_sent = self._sent
         self._loaded.clear()
-        self._round_answers = self._round_busiest = 0
+        self._end_round()
+        self._new_level(rose_from=None)
         self.decreases += 1
 
     def _step(self) -> None:
-        """Move the limit towards the target, by a factor that shrinks with the distance to it."""
+        """Undo a rise that did not pay; else step towards the target, less the nearer it is."""
         unloaded, target = self.unloaded_s, self.target_s
         if unloaded is None or target is None:  # answers count only after the first measurement; never true here
             return
-        recent = list(self._loaded)[-max(self.settings.window, 2 * int(self.limit)) :]
+        level = int(self.limit)
+        filled = self._round_busiest >= level
+        if self._below is not None and filled and len(self._at_level) >= max(2 * self.settings.baseline_samples, level):
+            below_level, below = self._below
+            self._below = None
+            if self._rise_did_not_pay(below_level, below, level, self._at_level):
+                self.limit, self.ceiling, self._held_at = float(below_level), below_level, None
+                self.starting = False
+                self._new_level(rose_from=None)
+                self._end_round()
+                return
+        recent = list(self._loaded)[-max(self.settings.window, 2 * level) :]
         loaded = max(quantile(recent, self.settings.latency_quantile), 1e-9)
         ratio = target / loaded
-        filled = self._round_busiest >= int(self.limit)
         self.starting = (
             self.starting and self.settings.start_step > 1.0 and loaded <= self.settings.start_margin * unloaded
         )
@@ -244,5 +294,40 @@ class ConcurrencyController:
             step = min(self.settings.max_step, max(1.0 / self.settings.max_step, ratio**self.settings.gain))
         if step > 1.0 and not filled:
             step = 1.0  # the limit was not filled: latency says nothing about more requests
-        self.limit = min(float(self.settings.max_concurrency), max(1.0, self.limit * step))
+        if step > 1.0 and self._below is not None and self._queueing(unloaded):
+            step = 1.0  # queueing at this level: one rise at a time, each judged before the next
+        ceiling = float(self.settings.max_concurrency if self.ceiling is None else self.ceiling)
+        self.limit = min(ceiling, max(1.0, self.limit * step))
+        if int(self.limit) != level:
+            self._new_level(rose_from=level if int(self.limit) > level and filled else None)
+        self._end_round()
+
+    def _rise_did_not_pay(self, below_level: int, below: list[float], level: int, at_level: list[float]) -> bool:
+        """Whether a rise from ``below_level`` to ``level`` brought less than ``knee_share`` of its throughput gain.
+
+        Throughput is the level over the median latency (Little's law, the level always in flight). A rise
+        that left the latency quantile within ``start_margin`` of the unloaded one is never undone: the
+        predictor is not queueing, and on a noisy node the throughput of two short spans differs by chance.
+        """
+        if not self._queueing(self.unloaded_s or 0.0):
+            return False
+        gain = (level / quantile(at_level, 0.5)) / (below_level / quantile(below, 0.5))
+        return gain < 1.0 + self.settings.knee_share * (level / below_level - 1.0)
+
+    def _queueing(self, unloaded: float) -> bool:
+        """Whether answers at the current level (so far) are past ``start_margin`` x the unloaded quantile."""
+        latencies = self._at_level or list(self._loaded)
+        if not latencies:
+            return False
+        return quantile(latencies, self.settings.latency_quantile) > self.settings.start_margin * unloaded
+
+    def _new_level(self, rose_from: int | None) -> None:
+        """The whole level changed: answers count for it from the next request; a rise is judged later."""
+        if rose_from is not None and self.settings.knee_share > 0 and self._at_level:
+            self._below = (rose_from, self._at_level)
+        else:
+            self._below = None
+        self._at_level, self._level_began_at_sent = [], self._sent
+
+    def _end_round(self) -> None:
         self._round_answers = self._round_busiest = 0

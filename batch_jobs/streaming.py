@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -142,7 +143,11 @@ class ShardRunner:
                 firsts.append(state.first_item)
                 yield from self._batches(state)
 
-        with _rare_collections(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-writer") as writer:
+        with (
+            _rare_collections(),
+            _prompt_thread_switches(),
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-writer") as writer,
+        ):
             try:
                 self.client.run(batches(), collect, self.output.cancel_requested)
             except _BudgetSpent as spent:
@@ -210,6 +215,21 @@ class ShardRunner:
         results, errors = state.records()
         self.output.write_shard(state.index, results, errors, state.counters)
         state.answered, state.errors = [], {}  # written: a long job keeps only the shards in flight
+
+
+@contextmanager
+def _prompt_thread_switches() -> Iterator[None]:
+    """Let the request loop take the interpreter from the shard writer within 0.5 ms, not Python's 5 ms.
+
+    Writing a 10,000-item shard holds the interpreter for about 60 ms; an answer that arrives meanwhile waits
+    for the writer to give it up, and with one request in flight the predictor waits too.
+    """
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, 0.0005))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
 
 
 @contextmanager

@@ -155,7 +155,8 @@ def run_client(
 ) -> ClientResult:
     """The whole job through one client in this process (pinned to the client core); request latencies kept."""
     max_concurrency = fixed or (1 if name == "sequential" else args.max_concurrency)
-    concurrency = ConcurrencySettings(max_concurrency=max_concurrency, latency_tolerance=args.latency_tolerance)
+    concurrency = ConcurrencySettings(max_concurrency=max_concurrency, latency_tolerance=args.latency_tolerance,
+                                      knee_share=args.knee_share)  # fmt: skip
     settings = JobSettings(rows_per_request=args.rows_per_request, error_budget=0.0, concurrency=concurrency)
     job = plan_job(input_uri, str(out), endpoint_url=endpoint, model_name=MODEL_NAME, shard_size=args.shard_size)
     runner = shard_runner(job, settings)
@@ -321,6 +322,8 @@ def main() -> int:
     parser.add_argument("--fixed-concurrency", type=int, default=64)
     parser.add_argument("--sweep", type=int, nargs="*", default=[], help="more fixed concurrencies, e.g. 4 8 16")
     parser.add_argument("--latency-tolerance", type=float, default=2.0)
+    parser.add_argument("--knee-share", type=float, default=ConcurrencySettings.knee_share,
+                        help="the adaptive limit's knee check (0: off, the limit steers to the tolerance)")  # fmt: skip
     parser.add_argument("--wrk-concurrency", type=int, nargs="+", default=[1, 2, 4, 8, 16, 64])
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk measurement")
     parser.add_argument("--warmup", type=int, default=1)
@@ -371,7 +374,8 @@ def main() -> int:
     lines = [
         f"{args.rows:,} rows (Parquet, {FEATURES} features), {args.rows_per_request} rows per request, shards of "
         f"{args.shard_size:,}; RandomForest (50 trees) in our wrapper on core {args.server_core} (max batch "
-        f"{args.max_batch_size} rows, {args.max_latency_ms:g} ms); clients and wrk on core {args.client_core}.",
+        f"{args.max_batch_size} rows, {args.max_latency_ms:g} ms); clients and wrk on core {args.client_core}; "
+        f"adaptive client: latency tolerance {args.latency_tolerance:g}, knee share {args.knee_share:g}.",
         "",
         "| client | rows/s | p50 ms | p99 ms | errors | 429/503 back-offs | median limit |",
         "|---|---|---|---|---|---|---|",

@@ -1,4 +1,5 @@
-"""The adaptive concurrency limit: unloaded latency first, then steps towards tolerance x the unloaded tail.
+"""The adaptive concurrency limit: unloaded latency first, then steps towards tolerance x the unloaded tail,
+held at the knee where more requests in flight bring no more throughput.
 
 Pure logic: requests, answers and the clock are fed by hand or by a small closed-loop simulation whose
 latency is a deterministic function of the requests in flight (a seeded noise where stated).
@@ -140,7 +141,8 @@ def test_overload_ends_the_start() -> None:
 
 
 def test_under_the_target_the_limit_grows_by_at_most_max_step_a_round() -> None:
-    controller = _with_baseline(ConcurrencySettings(baseline_samples=4, gain=0.5, max_step=1.25, start_step=1.0))
+    settings = ConcurrencySettings(baseline_samples=4, gain=0.5, max_step=1.25, start_step=1.0, knee_share=0.0)
+    controller = _with_baseline(settings)
     controller.limit = 4.0
     _round(controller, 0.010)  # unloaded speed: (2 x 10 ms / 10 ms) ** 0.5 = 1.41, capped at 1.25
     assert controller.limit == 5.0
@@ -170,7 +172,7 @@ def test_a_limit_the_client_did_not_fill_does_not_grow() -> None:
 
 
 def test_one_stalled_answer_in_the_window_does_not_shrink_the_limit() -> None:
-    controller = _with_baseline(ConcurrencySettings(baseline_samples=8, start_step=1.0))
+    controller = _with_baseline(ConcurrencySettings(baseline_samples=8, start_step=1.0, knee_share=0.0))
     controller.limit = 8.0
     _round(controller, 0.012)
     grown = controller.limit  # 10: a round is 10 answers now
@@ -180,11 +182,12 @@ def test_one_stalled_answer_in_the_window_does_not_shrink_the_limit() -> None:
 
 
 @pytest.mark.parametrize(("tolerance", "expected_limit"), [(2.0, 16), (1.5, 12), (3.0, 24)])
-def test_a_closed_loop_settles_where_latency_reaches_the_tolerance_without_oscillating(
+def test_without_the_knee_a_closed_loop_settles_where_latency_reaches_the_tolerance_without_oscillating(
     tolerance: float, expected_limit: int
 ) -> None:
     # 10 ms up to 8 in flight, then proportional: tolerance x 10 ms is reached at tolerance x 8 in flight.
-    run = _simulate(ConcurrencySettings(latency_tolerance=tolerance), _saturating(0.010, knee=8))
+    settings = ConcurrencySettings(latency_tolerance=tolerance, knee_share=0.0)
+    run = _simulate(settings, _saturating(0.010, knee=8))
     settled = sorted(run.limits)
     low, median, high = settled[len(settled) // 20], settled[len(settled) // 2], settled[-len(settled) // 20]
     assert run.controller.decreases == 0
@@ -192,15 +195,78 @@ def test_a_closed_loop_settles_where_latency_reaches_the_tolerance_without_oscil
     assert 0.75 * median <= low <= high <= 1.25 * median  # no sawtooth: 90 % of the time within 25 %
 
 
-def test_noise_and_stalls_keep_the_limit_near_the_tolerance() -> None:
+@pytest.mark.parametrize("tolerance", [1.5, 2.0, 3.0])
+def test_a_closed_loop_holds_at_the_knee_where_more_in_flight_only_queue(tolerance: float) -> None:
+    # Past 8 in flight the latency grows and the throughput does not: the limit stays within the start margin of
+    # 8 (a rise that keeps the latency within 1.25 x unloaded is never undone), for every tolerance, and the
+    # job answers as many requests as at the tolerance, at a lower latency.
+    run = _simulate(ConcurrencySettings(latency_tolerance=tolerance), _saturating(0.010, knee=8))
+    at_tolerance = _simulate(ConcurrencySettings(latency_tolerance=tolerance, knee_share=0.0), _saturating(0.010, 8))
+    settled = sorted(run.limits)
+    assert 8 <= settled[len(settled) // 20] <= settled[-len(settled) // 20] <= 10
+    assert run.answers >= 0.99 * at_tolerance.answers
+    assert run.controller.ceiling is not None  # held: the rise past the knee was undone
+
+
+def test_a_predictor_that_serves_one_request_at_a_time_gets_one() -> None:
+    # Two in flight double the latency and add nothing: the start's rise to 2 is judged and undone.
+    run = _simulate(ConcurrencySettings(), lambda in_flight, rng: 0.010 * in_flight)
+    assert (set(run.limits), run.controller.ceiling) == ({1}, 1)
+
+
+def test_a_batching_predictor_still_grows_to_the_tolerance() -> None:
+    # Each request in flight adds 1/16 of the unloaded latency: throughput grows all the way, the tolerance binds.
+    def batching(in_flight: int, rng: random.Random) -> float:
+        return 0.010 * (1 + in_flight / 16)
+
+    run = _simulate(ConcurrencySettings(latency_tolerance=1.5), batching)
+    settled = sorted(run.limits)
+    # 1.5 x the unloaded 10.6 ms is 15.9 ms, reached at 9.5 in flight.
+    assert 9 <= settled[len(settled) // 20] <= settled[-len(settled) // 20] <= 10
+
+
+def test_a_rise_that_did_not_pay_is_undone_and_held_until_the_probe() -> None:
+    settings = ConcurrencySettings(baseline_samples=4, window=4, baseline_interval_s=0.0, probe_interval_s=20.0)
+    controller = _with_baseline(settings)  # unloaded 10 ms; the loaded latency is taken over the latest 4 answers
+    _round(controller, 0.010)
+    assert controller.limit == 2.0  # the start doubles
+    _round(controller, 0.020)  # twice the latency at twice the requests: the same throughput
+    assert (controller.limit, controller.ceiling) == (2.0, None)  # 4 answers: not judged yet, no further rise
+    _round(controller, 0.020)
+    assert (controller.limit, controller.ceiling, controller.starting) == (1.0, 1, False)
+    _round(controller, 0.010)
+    assert controller.limit == 1.0  # held, though under the target
+    assert [controller.allowed(now) for now in (100.0, 119.9)] == [1, 1]
+    assert controller.ceiling == 1
+    controller.allowed(120.0)  # the probe: the limit may rise again, by gradient steps
+    assert controller.ceiling is None
+    _round(controller, 0.010)
+    assert controller.limit == 1.25
+
+
+def test_a_rise_that_paid_is_kept() -> None:
+    controller = _with_baseline(ConcurrencySettings(baseline_samples=4))
+    _round(controller, 0.010)
+    _round(controller, 0.014)  # 1.4 x the latency at 2 x the requests: 1.43 x the throughput, under 1.5: undone
+    _round(controller, 0.014)
+    assert (controller.limit, controller.ceiling) == (1.0, 1)
+    controller = _with_baseline(ConcurrencySettings(baseline_samples=4))
+    _round(controller, 0.010)
+    _round(controller, 0.013)  # 1.54 x the throughput: kept, and the limit steps on towards the 20 ms target
+    _round(controller, 0.013)
+    assert controller.ceiling is None
+    assert controller.limit > 2.0
+
+
+def test_noise_and_stalls_keep_the_limit_near_the_knee() -> None:
     def noisy(in_flight: int, rng: random.Random) -> float:
         latency = 0.010 * max(1.0, in_flight / 8) * rng.lognormvariate(0.0, 0.2)
         return latency * 10 if rng.random() < 0.02 else latency  # 2 % of answers stall 10x
 
     run = _simulate(ConcurrencySettings(), noisy)
     settled = sorted(run.limits)
-    assert 12 <= settled[len(settled) // 2] <= 20
-    assert settled[len(settled) // 20] >= 8  # never near the bottom of a halving sawtooth
+    assert 6 <= settled[len(settled) // 20] <= settled[-len(settled) // 20] <= 12
+    assert run.controller.decreases == 0
 
 
 def test_overload_cuts_at_once_pauses_for_retry_after_and_acts_once_per_round() -> None:
@@ -253,7 +319,7 @@ def test_after_overload_ends_the_limit_recovers_to_the_same_level() -> None:
             limits_after.append(controller.concurrency)
     assert controller.decreases >= 1
     settled = sorted(limits_after)
-    assert abs(settled[len(settled) // 2] - 16) <= 3  # back at the tolerance once the 429s stopped
+    assert 8 <= settled[len(settled) // 2] <= 10  # back at the knee once the 429s stopped
 
 
 def test_the_unloaded_latency_is_measured_again_each_interval_and_pools_recent_measurements() -> None:
@@ -300,6 +366,8 @@ def test_a_zero_interval_measures_the_unloaded_latency_once() -> None:
         ({"max_step": 1.0}, "max step 1"),
         ({"start_step": 0.5}, "start step 0.5 or start margin 1.25 is below 1"),
         ({"start_margin": 0.9}, "start step 2 or start margin 0.9 is below 1"),
+        ({"knee_share": 1.0}, "knee share 1 is not in"),
+        ({"probe_interval_s": 0.0}, "probe interval 0 s is not above 0"),
     ],
 )
 def test_knobs_out_of_range_are_refused(knobs: dict[str, float], message: str) -> None:
