@@ -27,7 +27,7 @@ and Netflix's concurrency-limits (Gradient2) do from a no-load and a current rou
 6. **Knee.** More requests in flight pay only while the predictor has room to work on them at once: on a
    predictor that serves one request at a time, two in flight double the latency and add no throughput.
    When the limit rises to a higher whole level, the answers to requests sent after the rise (at least
-   ``2 x baseline_samples``, or one per request in flight) give the throughput there (Little's law: the level
+   ``baseline_samples``, or one per request in flight) give the throughput there (Little's law: the level
    over their median latency), set against the level below; a rise that brought less than ``knee_share`` of
    its proportional gain (from 4 to 5 in flight, at least 12.5 % more) is undone, and the limit holds at the
    level below for ``probe_interval_s``, then may rise again to look for new room (more replicas, other load
@@ -273,7 +273,7 @@ class ConcurrencyController:
             return
         level = int(self.limit)
         filled = self._round_busiest >= level
-        if self._below is not None and filled and len(self._at_level) >= max(2 * self.settings.baseline_samples, level):
+        if self._below is not None and filled and len(self._at_level) >= max(self.settings.baseline_samples, level):
             below_level, below = self._below
             self._below = None
             if self._rise_did_not_pay(below_level, below, level, self._at_level):
