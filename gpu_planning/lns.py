@@ -6,6 +6,12 @@ placements, with the fewest replicas left on the lightly used GPU (so a later st
 plan stays: models with replicas outside keep their resource, nodes with GPUs outside keep their mode, namespace
 quotas count what the rest takes. A step that lowers either is kept.
 
+"Lightly used" is the part of the GPU its replicas take (MIG slices, shares or memory, whichever is more), and a
+GPU whose replicas can only ever take a whole GPU is never the one to free. Half of the steps draw the other
+GPUs among those configured like the light one (MIG with MIG, shares with shares), since freeing one of them
+usually means moving slices or shares between several of that kind; half may also open one idle GPU of a node
+in the step, so that two part-used GPUs can move onto one fresh one.
+
 Ruin and recreate (:mod:`gpu_planning.refine`) places models again one at a time in a fixed order; this finds
 what that cannot: a time-sliced GPU is full at its share limit *or* its memory, and first-fit decreasing fills
 some GPUs with large models (memory full, few shares) and others with small ones (every share taken, memory
@@ -20,7 +26,7 @@ from collections import Counter, defaultdict
 
 from gpu_planning.exact import Scope, solve_exact
 from gpu_planning.heuristic import Solution, used_gpus
-from gpu_planning.problem import Problem, lower_bound
+from gpu_planning.problem import Problem, lower_bound, unit_fraction
 
 LNS_STEPS = 60
 """Steps per plan: about 0.1-0.5 s each on fleets of 50-200 models (benchmarks/fleet_planning.py)."""
@@ -30,6 +36,12 @@ NEIGHBOURHOOD_GPUS = (4, 6, 8, 10)
 
 STEP_WORK = 0.5
 """CP-SAT's deterministic time for one step: most sub-problems are solved to optimality well within it."""
+
+ALIKE_SHARE = 0.5
+"""Share of steps whose other GPUs are drawn among those configured like the light one, where there are any."""
+
+OPEN_SHARE = 0.5
+"""Share of steps that may also open an idle GPU (the first idle one of a node already in the step)."""
 
 
 def improve(problem: Problem, solution: Solution, *, steps: int = LNS_STEPS, seed: int = 1) -> Solution:
@@ -59,19 +71,28 @@ def _score(solution: Solution, scope: Scope) -> tuple[int, int]:
 
 
 def _neighbourhood(problem: Problem, current: Solution, rng: random.Random) -> Scope | None:
-    """A lightly used GPU (the lightest most often), a few GPUs in use its models may run on, and the rest fixed."""
+    """A lightly used GPU (the lightest most often), a few GPUs it may share work with, and the rest fixed."""
     residents: dict[int, set[int]] = defaultdict(set)
+    load: dict[int, float] = defaultdict(float)
+    kinds: dict[int, set[str]] = defaultdict(set)
     for m, placed in enumerate(current):
-        for g, _unit in placed:
+        for g, unit in placed:
             residents[g].add(m)
-    load = Counter(g for placed in current for g, _unit in placed)
+            load[g] += unit_fraction(problem, g, unit, problem.fleet.models[m].memory_mib)
+            kinds[g].add(unit.kind)
     used = sorted(residents, key=lambda g: (load[g], g))
-    if len(used) < 2:
+    freeable = [g for g in used if any(_may_take_part_of_a_gpu(problem, m) for m in residents[g])]
+    if len(used) < 2 or not freeable:
         return None
-    target = used[int(len(used) * rng.random() ** 2)]
+    target = freeable[int(len(freeable) * rng.random() ** 2)]
     reach = set().union(*(problem.options[m].keys() for m in residents[target]))
     others = [g for g in used if g != target and g in reach]
+    alike = [g for g in others if kinds[g] == kinds[target]]
+    if alike and rng.random() < ALIKE_SHARE:
+        others = alike
     gpus = frozenset({target, *rng.sample(others, min(rng.choice(NEIGHBOURHOOD_GPUS) - 1, len(others)))})
+    if rng.random() < OPEN_SHARE:
+        gpus |= _idle_gpu(problem, gpus, reach - residents.keys(), rng)
     replicas: Counter[int] = Counter()
     quota_used: Counter[tuple[str, str]] = Counter()
     shared_outside: dict[str, bool] = {}
@@ -88,3 +109,22 @@ def _neighbourhood(problem: Problem, current: Solution, rng: random.Random) -> S
     nodes = {problem.gpus[g].node.name for g in gpus}
     node_modes = {name: shared for name, shared in shared_outside.items() if name in nodes}
     return Scope(gpus, dict(replicas), resources, node_modes, dict(quota_used), emptied=target)
+
+
+def _may_take_part_of_a_gpu(problem: Problem, m: int) -> bool:
+    """Whether model ``m`` may take a MIG instance or a time-sliced share somewhere (else only whole GPUs)."""
+    return any(unit.kind != "whole" for units in problem.options[m].values() for unit in units.values())
+
+
+def _idle_gpu(problem: Problem, gpus: frozenset[int], idle: set[int], rng: random.Random) -> frozenset[int]:
+    """The first idle GPU of one of the nodes of ``gpus`` (drawn at random; none when they have none).
+
+    Idle GPUs of one node are interchangeable, so the first of each is the only one worth a try.
+    """
+    nodes = {problem.gpus[g].node.name for g in gpus}
+    first_idle: dict[str, int] = {}
+    for g in sorted(idle):
+        name = problem.gpus[g].node.name
+        if name in nodes:
+            first_idle.setdefault(name, g)
+    return frozenset({first_idle[rng.choice(sorted(first_idle))]}) if first_idle else frozenset()

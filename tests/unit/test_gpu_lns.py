@@ -84,3 +84,25 @@ def test_a_scoped_solve_places_only_the_replicas_in_its_scope_on_its_gpus() -> N
     placed_on = Counter(g for m in scope.replicas for g, _unit in result.solution[m])
     # 10 shares need two GPUs of 8; the step leaves as few replicas as it can on GPU 0 (two: 8 shares on GPU 1)
     assert placed_on == Counter({1: 8, 0: 2})
+
+
+def test_a_step_may_open_an_idle_gpu_so_that_two_part_used_gpus_move_onto_it() -> None:
+    # Eight 5 GB models share two L4s (4 shares each) and the H100 a 75 GB model leaves 6.5 GB of: three GPUs.
+    # No placement on those three does better; the H100's idle second GPU holds all eight at once.
+    models = [{"name": "large", "memory_mib": 75_000, "latency_class": "batch"}]
+    models += [{"name": f"small-{index}", "memory_mib": 5_000, "latency_class": "batch"} for index in range(8)]
+    nodes = [
+        {"name": "h100", "gpu": "H100-80GB", "gpus": 2, "allow_mig": False},
+        {"name": "l4-a", "gpu": "L4", "gpus": 1},
+        {"name": "l4-b", "gpu": "L4", "gpus": 1},
+    ]
+    problem = build_problem(Fleet.model_validate({"models": models}), Inventory.model_validate({"nodes": nodes}))
+    start: Solution = [[(0, problem.options[0][0][SHARED])], [(0, problem.options[1][0][SHARED])]]
+    start += [[(2 if m < 6 else 3, problem.options[m][2][SHARED])] for m in range(2, 9)]
+    _check(problem, start)
+
+    improved = improve(problem, start)
+
+    _check(problem, improved)
+    assert (used_gpus(start), used_gpus(improved), lower_bound(problem)) == (3, 2, 2)
+    assert sorted({g for placed in improved for g, _unit in placed}) == [0, 1]  # both GPUs of the H100 node
