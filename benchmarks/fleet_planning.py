@@ -14,7 +14,8 @@ The full size needs about three hours of a quiet 2-core machine (most fleets use
 be run in parts: ``--rows-file rows.jsonl`` appends each fleet's row as it finishes and, when started again,
 skips the fleets the file already holds (each row carries its fleet's fingerprint, the seed, the limit and a
 digest of the planner's source, and a row that does not match this run is refused). The summary covers every
-row in the file.
+row in the file. ``--first N --fleets M`` plans fleets N to M-1 only: with their baselines cached (below), two
+parts can run side by side on one rows file, a core each.
 
 CP-SAT's one-minute solves are most of that time and do not depend on the planner's later steps, so
 ``--exact-cache exact.jsonl`` keeps each instance's baseline across runs, keyed by the instance, the limit and a
@@ -178,7 +179,12 @@ def earlier_rows(rows_file: Path | None, seed: int, exact_limit: float) -> dict[
 
 
 def packing(
-    fleets: int, exact_limit: float, seed: int, rows_file: Path | None = None, exact_cache: Path | None = None
+    fleets: int,
+    exact_limit: float,
+    seed: int,
+    rows_file: Path | None = None,
+    exact_cache: Path | None = None,
+    first: int = 0,
 ) -> dict[str, Any]:
     rng = random.Random(seed)
     done = earlier_rows(rows_file, seed, exact_limit)
@@ -198,6 +204,8 @@ def packing(
                     "the generator changed since"
                 )
             rows.append(done[index])
+            continue
+        if index < first:
             continue
         started = time.perf_counter()
         try:
@@ -302,11 +310,12 @@ def main() -> None:
     parser.add_argument("--json", help="write every row here")
     parser.add_argument("--rows-file", type=Path, help="JSON lines: append each fleet's row, skip fleets already there")
     parser.add_argument("--exact-cache", type=Path, help="JSON lines: CP-SAT's baseline per instance, kept across runs")
+    parser.add_argument("--first", type=int, default=0, help="plan fleets from this one on (a part)")
     args = parser.parse_args()
     fast = speed(1000, args.seed)
     print(f"1,000 models: {fast['replicas']} replicas on {fast['gpus_used']} of {fast['gpus_total']} GPUs "
           f"(bound {fast['lower_bound']}); seconds {[round(s, 3) for s in fast['seconds']]} (target <= 2)")  # fmt: skip
-    result = packing(args.fleets, args.exact_limit, args.seed, args.rows_file, args.exact_cache)
+    result = packing(args.fleets, args.exact_limit, args.seed, args.rows_file, args.exact_cache, args.first)
     print(
         f"packing: {result['instances']} fleets, {result['proven_optimal']} proven optimal (CP-SAT within "
         f"{args.exact_limit:g} s or plan = lower bound); "
