@@ -97,6 +97,15 @@ def pool_for(served: Served, timeout_s: float = 5.0) -> tuple[ConnectionPool, li
     return ConnectionPool(served.url, on_send, timeout_s), sends
 
 
+async def one_by_one(served: Served, *bodies: bytes) -> list[RawAnswer]:
+    """Send ``bodies`` one at a time through a pool of one request in flight; the answers, in order."""
+    pool, _ = pool_for(served)
+    pool.capacity = 1
+    answers = [await pool.submit(body) for body in bodies]
+    pool.close()
+    return answers
+
+
 def test_requests_share_one_keep_alive_connection_and_the_next_goes_out_from_the_answer() -> None:
     async def body(served: Served) -> None:
         pool, sends = pool_for(served)
@@ -144,11 +153,8 @@ def test_an_answer_without_length_ends_with_its_connection_and_a_chunked_one_wit
         return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nall \r\n5\r\nof it\r\n0\r\n\r\n"
 
     async def body(served: Served) -> None:
-        pool, _ = pool_for(served)
-        pool.capacity = 1
-        answers = [await pool.submit(b"a"), await pool.submit(b"b")]
+        answers = await one_by_one(served, b"a", b"b")
         assert [(answer.status, answer.body) for answer in answers] == [(200, b"all of it"), (200, b"all of it")]
-        pool.close()
 
     assert asyncio.run(serve(unsized, body, close_after=True)).connections == 2
     assert asyncio.run(serve(chunked, body)).connections == 1
@@ -235,14 +241,11 @@ def test_interim_answers_are_skipped_for_the_final_one() -> None:
         return b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" + keep_alive()(request)
 
     async def body(served: Served) -> None:
-        pool, _ = pool_for(served)
-        pool.capacity = 1
-        answers = [await pool.submit(b"1"), await pool.submit(b"2")]
+        answers = await one_by_one(served, b"1", b"2")
         assert [(a.status, a.body, a.headers) for a in answers] == [
             (200, b'{"echo": 1}', {"content-length": "11"}),
             (200, b'{"echo": 2}', {"content-length": "11"}),
         ]
-        pool.close()
 
     assert asyncio.run(serve(early_hints, body)).connections == 1
 
@@ -293,21 +296,15 @@ def test_https_endpoints_are_verified_against_the_trusted_authorities(
     ca_file, server_tls = _certificate_authority(tmp_path)
 
     async def untrusted(served: Served) -> None:
-        pool, _ = pool_for(served)
-        pool.capacity = 1
-        answer = await pool.submit(b"1")
+        [answer] = await one_by_one(served, b"1")
         assert answer.status == 0
         assert b"CERTIFICATE_VERIFY_FAILED" in answer.body
-        pool.close()
 
     assert asyncio.run(serve(keep_alive(), untrusted, tls=server_tls)).bodies == []
 
     async def trusted(served: Served) -> None:
-        pool, _ = pool_for(served)
-        pool.capacity = 1
-        answers = [await pool.submit(b"1"), await pool.submit(b"2")]
+        answers = await one_by_one(served, b"1", b"2")
         assert [(a.status, a.body) for a in answers] == [(200, b'{"echo": 1}'), (200, b'{"echo": 2}')]
-        pool.close()
 
     # The cluster's CA bundle reaches the pool the way OpenSSL finds it in a pod: SSL_CERT_FILE.
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
