@@ -22,7 +22,7 @@ CP-SAT's one-minute solves are most of that time and do not depend on the planne
 digest of the code the baseline depends on (the model and the start it is given: see ``EXACT_CODE``): after a
 change to the planner's search, a new run costs the planner's time only. The baselines solved so far for the
 default run (seed 16, 60 s) are kept in the repository, ``benchmarks/results/fleet_planning_exact.jsonl``: pass
-it as ``--exact-cache`` to reuse them and add the next ones (fleets 0-113 so far; a quiet hour solves about 60).
+it as ``--exact-cache`` to reuse them (all 200 fleets of the default run are there; a quiet hour solves about 60).
 """
 
 from __future__ import annotations
