@@ -4,7 +4,8 @@ Each step takes a lightly used GPU and a few other GPUs in use that its models m
 place every replica on them again within those GPUs only, on as few of them as it can and, among those
 placements, with the fewest replicas left on the lightly used GPU (so a later step can free it). The rest of the
 plan stays: models with replicas outside keep their resource, nodes with GPUs outside keep their mode, namespace
-quotas count what the rest takes. A step that lowers either is kept.
+quotas count what the rest takes. A step that lowers either is kept; so, in the first of two searches, is one
+that keeps both (a sideways step: the plan drifts out of an arrangement no neighbourhood could improve).
 
 "Lightly used" is the part of the GPU its replicas take (MIG slices, shares or memory, whichever is more), and a
 GPU whose replicas can only ever take a whole GPU is never the one to free. Half of the steps draw the other
@@ -29,7 +30,8 @@ from gpu_planning.heuristic import Solution, used_gpus
 from gpu_planning.problem import Problem, lower_bound, unit_fraction
 
 LNS_STEPS = 60
-"""Steps per plan: about 0.1-0.5 s each on fleets of 50-200 models (benchmarks/fleet_planning.py)."""
+"""Steps per search (two searches per plan): about 0.1-0.5 s each on fleets of 50-200 models
+(benchmarks/fleet_planning.py)."""
 
 NEIGHBOURHOOD_GPUS = (4, 6, 8, 10)
 """How many GPUs a step solves again (the lightly used one included), drawn at random."""
@@ -45,7 +47,23 @@ OPEN_SHARE = 0.5
 
 
 def improve(problem: Problem, solution: Solution, *, steps: int = LNS_STEPS, seed: int = 1) -> Solution:
-    """A plan using at most as many GPUs as ``solution`` (a new list; ``solution`` is not changed)."""
+    """A plan using at most as many GPUs as ``solution`` (a new list; ``solution`` is not changed).
+
+    Two searches from ``solution``, the better plan kept: one also keeps sideways steps (an answer as good as what
+    it replaces), so the plan drifts and later steps see other neighbourhoods; one keeps only steps that lower the
+    score, which holds on to a good arrangement of MIG or shared GPUs that drifting can lose. The second runs only
+    when the first ends above the lower bound.
+    """
+    best = _search(problem, solution, steps=steps, seed=seed, sideways=True)
+    if used_gpus(best) > lower_bound(problem):
+        strict = _search(problem, solution, steps=steps, seed=seed, sideways=False)
+        if used_gpus(strict) < used_gpus(best):
+            best = strict
+    return best
+
+
+def _search(problem: Problem, solution: Solution, *, steps: int, seed: int, sideways: bool) -> Solution:
+    """Up to ``steps`` steps from ``solution``; one is kept when it lowers the score (or, ``sideways``, keeps it)."""
     current = [list(placed) for placed in solution]
     bound = lower_bound(problem)
     rng = random.Random(seed)
@@ -56,7 +74,10 @@ def improve(problem: Problem, solution: Solution, *, steps: int = LNS_STEPS, see
         if scope is None:
             break
         result = solve_exact(problem, time_limit_s=STEP_WORK, hint=current, scope=scope, deterministic=True)
-        if result.solution is None or _score(result.solution, scope) >= _score(current, scope):
+        if result.solution is None:
+            continue
+        before, after = _score(current, scope), _score(result.solution, scope)
+        if after > before or (after == before and not sideways):
             continue
         for m in scope.replicas:
             outside = [(g, unit) for g, unit in current[m] if g not in scope.gpus]

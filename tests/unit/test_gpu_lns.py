@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
+
+import yaml
 
 from gpu_planning.exact import Scope, solve_exact
 from gpu_planning.fleet import Fleet, Inventory
-from gpu_planning.heuristic import Solution, used_gpus
+from gpu_planning.heuristic import Solution, plan_heuristic, used_gpus
 from gpu_planning.lns import improve
 from gpu_planning.problem import SHARED, WHOLE, Problem, build_problem, lower_bound
-
-H100_MIB = 81_559
+from gpu_planning.refine import refine
 
 
 def _problem() -> Problem:
@@ -34,7 +36,7 @@ def _unbalanced(problem: Problem) -> Solution:
 
 
 def _check(problem: Problem, solution: Solution) -> None:
-    """Every replica placed once in one resource; no time-sliced GPU over its shares or its memory."""
+    """Every replica placed once in one resource; no time-sliced GPU over its product's shares or memory."""
     models = problem.fleet.models
     assert [len(placed) for placed in solution] == [model.replicas for model in models]
     assert all(len({unit.resource for _g, unit in placed}) == 1 for placed in solution)
@@ -44,8 +46,9 @@ def _check(problem: Problem, solution: Solution) -> None:
         for g, unit in placed:
             if unit.kind == "time-sliced":
                 memory[g] += models[m].memory_mib
-    assert all(count <= 8 for count in shares.values()), shares
-    assert all(need <= H100_MIB for need in memory.values()), memory
+    gpus = problem.gpus
+    assert all(count <= gpus[g].product.max_time_slices for g, count in shares.items()), shares
+    assert all(need <= gpus[g].product.memory_mib for g, need in memory.items()), memory
 
 
 def test_a_step_mixes_large_and_small_models_where_gpus_filled_by_one_kind_waste_a_gpu() -> None:
@@ -106,3 +109,21 @@ def test_a_step_may_open_an_idle_gpu_so_that_two_part_used_gpus_move_onto_it() -
     _check(problem, improved)
     assert (used_gpus(start), used_gpus(improved), lower_bound(problem)) == (3, 2, 2)
     assert sorted({g for placed in improved for g, _unit in placed}) == [0, 1]  # both GPUs of the H100 node
+
+
+def test_sideways_steps_reach_the_optimum_where_steps_that_must_improve_stall() -> None:
+    # Fleet 138 of the fleet benchmark: 50 models on 17 nodes of six products, optimum 20 GPUs (the lower bound).
+    # A search that keeps only improving steps stalls at 21 after 240 steps; one that also keeps sideways steps
+    # drifts to an arrangement some neighbourhood can free a GPU of.
+    data = Path(__file__).parent / "data"
+    fleet = Fleet.model_validate(yaml.safe_load((data / "benchmark-fleet-138.yaml").read_text(encoding="utf-8")))
+    nodes = Inventory.model_validate(yaml.safe_load((data / "benchmark-inventory-138.yaml").read_bytes()))
+    problem = build_problem(fleet, nodes)
+    start, _failures = plan_heuristic(problem)
+    assert start is not None
+    start = refine(problem, start)
+
+    improved = improve(problem, start)
+
+    _check(problem, improved)
+    assert (used_gpus(start), used_gpus(improved), lower_bound(problem)) == (22, 20, 20)
