@@ -321,6 +321,11 @@ def main() -> None:
         "--proven-only", action="store_true", help="plan only the fleets whose cached baseline is proven optimal"
     )
     args = parser.parse_args()
+    if args.proven_only and args.exact_cache is None:
+        parser.error(
+            "--proven-only needs --exact-cache: which fleets are proven comes from the cached baselines "
+            "(pass benchmarks/results/fleet_planning_exact.jsonl)"
+        )
     fast = speed(1000, args.seed)
     print(f"1,000 models: {fast['replicas']} replicas on {fast['gpus_used']} of {fast['gpus_total']} GPUs "
           f"(bound {fast['lower_bound']}); seconds {[round(s, 3) for s in fast['seconds']]} (target <= 2)")  # fmt: skip
