@@ -16,6 +16,8 @@ RandomForest (pinned to one core; every client pinned to another). In the same r
   set against the run's peak concurrency (the one whose windows average highest over all rounds, chosen once,
   so that the peak is not the best of several noisy means); each round records the share of the server core
   the hypervisor took (steal) before, during and after its job;
+- the predictor's CPU busy share (its process's CPU seconds per wall second) in every wrk window and every job,
+  and its CPU time per row: how well a client keeps it fed, apart from the machine's speed in that minute;
 - kill-and-resume: ``aiserving job run`` started as a process, killed (SIGKILL) twice part-way, then run to
   the end; every item id must appear exactly once in the results.
 
@@ -54,6 +56,7 @@ from benchmarks.serving import (
     REPO_ROOT,
     build_model,
     run_wrk,
+    slug,
     started,
     v2_body,
     wrapper_server,
@@ -88,22 +91,65 @@ def first_rows(path: Path, rows: int) -> np.ndarray:
     return first
 
 
+class ServerCpu:
+    """The predictor process's CPU time (all its threads, /proc/PID/stat), to tell its busy share of a span.
+
+    On this machine the predictor's CPU time per request moves by 10-20 % between windows of a few seconds
+    (the machine's speed), so a client's rows/s against wrk's from another window mixes that drift with how
+    well the client keeps the predictor fed; the busy share (CPU seconds per wall second) is the second alone.
+    """
+
+    def __init__(self, marker: str) -> None:
+        self.pid = next(
+            int(entry.name)
+            for entry in Path("/proc").iterdir()
+            if entry.name.isdigit() and marker in _cmdline(entry) and "taskset" not in _cmdline(entry)
+        )
+
+    def seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    @contextmanager
+    def busy(self, into: list[float]) -> Iterator[None]:
+        """Append the predictor's CPU seconds per wall second while the block ran."""
+        cpu, wall = self.seconds(), time.monotonic()
+        yield
+        into.append((self.seconds() - cpu) / (time.monotonic() - wall))
+
+
+def _cmdline(entry: Path) -> str:
+    try:
+        return (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 @dataclass
 class WrkResult:
     concurrency: int
     rows_per_s: float
     p99_ms: float
+    server_busy: float  # the predictor's CPU seconds per second of the measured window
 
 
 def wrk_point(
-    url: str, body: dict[str, object], concurrency: int, rows: int, args: argparse.Namespace, work: Path
+    url: str,
+    body: dict[str, object],
+    concurrency: int,
+    rows: int,
+    args: argparse.Namespace,
+    work: Path,
+    server: ServerCpu,
 ) -> WrkResult:
     run_wrk(url, body, concurrency, args.warmup, args.client_core, work)
-    text = run_wrk(url, body, concurrency, args.duration, args.client_core, work)
+    busy: list[float] = []
+    with server.busy(busy):
+        text = run_wrk(url, body, concurrency, args.duration, args.client_core, work)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", text)
     if rate is None:
         raise RuntimeError(f"wrk printed no rate:\n{text}")
-    return WrkResult(concurrency, float(rate.group(1)) * rows, wrk_latency_ms(text, "99"))
+    return WrkResult(concurrency, float(rate.group(1)) * rows, wrk_latency_ms(text, "99"), busy[0])
 
 
 class FixedConcurrency:
@@ -144,6 +190,7 @@ class ClientResult:
     p99_ms: float
     decreases: int
     median_limit: float  # the concurrency limit at each answer, median over the job
+    server_busy: float  # the predictor's CPU seconds per second of the job
 
     @property
     def rows_per_s(self) -> float:
@@ -151,7 +198,13 @@ class ClientResult:
 
 
 def run_client(
-    name: str, endpoint: str, input_uri: str, out: Path, args: argparse.Namespace, fixed: int | None
+    name: str,
+    endpoint: str,
+    input_uri: str,
+    out: Path,
+    args: argparse.Namespace,
+    fixed: int | None,
+    server: ServerCpu,
 ) -> ClientResult:
     """The whole job through one client in this process (pinned to the client core); request latencies kept."""
     max_concurrency = fixed or (1 if name == "sequential" else args.max_concurrency)
@@ -175,14 +228,17 @@ def run_client(
         original(batches, record, cancelled)
 
     runner.client.run = recording_run  # type: ignore[method-assign]
+    busy: list[float] = []
     started_at = time.monotonic()
-    runner.run(range(len(job.plan.shards)))
+    with server.busy(busy):
+        runner.run(range(len(job.plan.shards)))
     seconds = time.monotonic() - started_at
     summary = summarise_job(job.output, job.plan, settings)
     measured = np.asarray(latencies) * 1000
     return ClientResult(name, seconds, int(summary["items_done"]), int(summary["errors"]),
                         float(np.percentile(measured, 50)), float(np.percentile(measured, 99)),
-                        getattr(runner.client.controller, "decreases", 0), float(np.median(limits)))  # fmt: skip
+                        getattr(runner.client.controller, "decreases", 0), float(np.median(limits)),
+                        busy[0])  # fmt: skip
 
 
 def kill_and_resume(endpoint: str, input_uri: str, out: Path, args: argparse.Namespace, total: int) -> dict[str, int]:
@@ -264,6 +320,12 @@ class Round:
         (after,) = (point for point in self.after if point.concurrency == concurrency)
         return (before.rows_per_s + after.rows_per_s) / 2
 
+    def busy_at(self, concurrency: int) -> float:
+        """The predictor's busy share under wrk at ``concurrency``, mean of the windows before and after the job."""
+        (before,) = (point for point in self.before if point.concurrency == concurrency)
+        (after,) = (point for point in self.after if point.concurrency == concurrency)
+        return (before.server_busy + after.server_busy) / 2
+
     @property
     def best_window(self) -> WrkResult:
         """The single best wrk window of the round (noise lifts the best of many windows)."""
@@ -271,13 +333,19 @@ class Round:
 
 
 def paired_rounds(
-    infer: str, body: dict[str, object], url: str, input_uri: str, work: Path, args: argparse.Namespace
+    infer: str,
+    body: dict[str, object],
+    url: str,
+    input_uri: str,
+    work: Path,
+    args: argparse.Namespace,
+    server: ServerCpu,
 ) -> list[Round]:
     """Rounds of wrk near the peak, the adaptive job, and wrk again: on a machine whose speed drifts by more
     than the effect measured, each job is set against the predictor's peak measured around it (A-B-A)."""
 
     def points() -> list[WrkResult]:
-        return [wrk_point(infer, body, c, args.rows_per_request, args, work) for c in args.round_concurrency]
+        return [wrk_point(infer, body, c, args.rows_per_request, args, work, server) for c in args.round_concurrency]
 
     rounds = []
     for number in range(args.rounds):
@@ -285,7 +353,7 @@ def paired_rounds(
         with stolen_share(args.server_core, stolen):
             before = points()
         with stolen_share(args.server_core, stolen), pinned(args.client_core):
-            job = run_client("adaptive", url, input_uri, work / f"out-round-{number}", args, None)
+            job = run_client("adaptive", url, input_uri, work / f"out-round-{number}", args, None, server)
         with stolen_share(args.server_core, stolen):
             after = points()
         result = Round(before, job, after, stolen)
@@ -346,9 +414,12 @@ def main() -> int:
         input_uri = str(work / "input")
         server = wrapper_server(work / "model", work, args.max_batch_size, args.max_latency_ms, "wrapper")
         with started(server, args.server_core, work) as url:
+            server_cpu = ServerCpu(str(work / f"{slug(server.name)}.ports.json"))
             infer = url + server.infer_path
             body = v2_body(first_rows(work / "input" / "rows.parquet", args.rows_per_request), "input_0")
-            points = [wrk_point(infer, body, c, args.rows_per_request, args, work) for c in args.wrk_concurrency]
+            points = [
+                wrk_point(infer, body, c, args.rows_per_request, args, work, server_cpu) for c in args.wrk_concurrency
+            ]
             for point in points:
                 print(
                     f"wrk c={point.concurrency}: {point.rows_per_s:.0f} rows/s, p99 {point.p99_ms:.1f} ms",
@@ -361,13 +432,15 @@ def main() -> int:
                 fixed_points = [args.fixed_concurrency, *args.sweep]
                 for name, fixed in (("sequential", None), *((f"fixed c={c}", c) for c in fixed_points),
                                     ("adaptive", None)):  # fmt: skip
-                    result = run_client(name, url, input_uri, work / f"out-{len(results)}", args, fixed)
+                    result = run_client(name, url, input_uri, work / f"out-{len(results)}", args, fixed, server_cpu)
                     print(f"{name}: {result.rows_per_s:.0f} rows/s, p99 {result.p99_ms:.1f} ms", file=sys.stderr)
                     results.append(result)
             # wrk again after the clients: on a shared machine the peak counts only if it held both times.
-            points += [wrk_point(infer, body, c, args.rows_per_request, args, work) for c in args.wrk_concurrency]
+            points += [
+                wrk_point(infer, body, c, args.rows_per_request, args, work, server_cpu) for c in args.wrk_concurrency
+            ]
             peak = max(points, key=lambda point: point.rows_per_s)
-            rounds = paired_rounds(infer, body, url, input_uri, work, args)
+            rounds = paired_rounds(infer, body, url, input_uri, work, args, server_cpu)
             resume = kill_and_resume(url, input_uri, work / "out-resume", args, args.rows)
             print(f"kill and resume: {resume}", file=sys.stderr)
     sequential, fixed_result, *swept, adaptive = results
@@ -377,15 +450,18 @@ def main() -> int:
         f"{args.max_batch_size} rows, {args.max_latency_ms:g} ms); clients and wrk on core {args.client_core}; "
         f"adaptive client: latency tolerance {args.latency_tolerance:g}, knee share {args.knee_share:g}.",
         "",
-        "| client | rows/s | p50 ms | p99 ms | errors | 429/503 back-offs | median limit |",
-        "|---|---|---|---|---|---|---|",
+        "| client | rows/s | p50 ms | p99 ms | errors | 429/503 back-offs | median limit | predictor busy | "
+        "predictor CPU µs/row |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for result in results:
         lines.append(f"| {result.name} | {result.rows_per_s:,.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} | "
-                     f"{result.errors} | {result.decreases} | {result.median_limit:g} |")  # fmt: skip
+                     f"{result.errors} | {result.decreases} | {result.median_limit:g} | "
+                     f"{result.server_busy:.1%} | {result.server_busy / result.rows_per_s * 1e6:.1f} |")  # fmt: skip
     for number, point in enumerate(points):
         when = "before" if number < len(args.wrk_concurrency) else "after"
-        lines.append(f"| wrk c={point.concurrency} ({when}) | {point.rows_per_s:,.0f} | | {point.p99_ms:.1f} | | | |")
+        lines.append(f"| wrk c={point.concurrency} ({when}) | {point.rows_per_s:,.0f} | | {point.p99_ms:.1f} | | | | "
+                     f"{point.server_busy:.1%} | {point.server_busy / point.rows_per_s * 1e6:.1f} |")  # fmt: skip
     unloaded_p99 = sequential.p99_ms
     lines += [
         "",
@@ -408,6 +484,7 @@ def main() -> int:
         window_ratios = [result.job.rows_per_s / result.best_window.rows_per_s for result in rounds]
         run_peak = run_peak_concurrency(rounds)
         run_ratios = [result.job.rows_per_s / result.bracket(run_peak) for result in rounds]
+        busy_ratios = [result.job.server_busy / result.busy_at(run_peak) for result in rounds]
         lines += [
             "",
             f"Paired rounds (wrk at c = {' '.join(map(str, args.round_concurrency))}, the adaptive job, wrk again; "
@@ -416,13 +493,14 @@ def main() -> int:
             "",
             "| round | wrk peak rows/s (c), before/after mean | best single window (c) | adaptive rows/s | ratio | "
             f"ratio to the best window | ratio at the run's peak c={run_peak} | adaptive p99 / unloaded p99 | "
-            "server core stolen: before / job / after |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "server core stolen: before / job / after | predictor busy: job / wrk at the run's peak c |",
+            "|---|---|---|---|---|---|---|---|---|---|",
             *(
                 f"| {number} | {result.peak[0]:,.0f} (c={result.peak[1]}) | {result.best_window.rows_per_s:,.0f} "
                 f"(c={result.best_window.concurrency}) | {result.job.rows_per_s:,.0f} | {ratio:.2f} | {window:.2f} | "
                 f"{at_run_peak:.2f} | {result.job.p99_ms / unloaded_p99:.2f} | "
-                f"{' / '.join(f'{share:.1%}' for share in result.stolen)} |"
+                f"{' / '.join(f'{share:.1%}' for share in result.stolen)} | "
+                f"{result.job.server_busy:.1%} / {result.busy_at(run_peak):.1%} |"
                 for number, (result, ratio, window, at_run_peak) in enumerate(
                     zip(rounds, ratios, window_ratios, run_ratios, strict=True), 1
                 )
@@ -431,6 +509,9 @@ def main() -> int:
             f"- median ratio over the rounds: {float(np.median(ratios)):.2f}x (target ≥ 0.9); to the best single "
             f"window: {float(np.median(window_ratios)):.2f}x; at the run's peak concurrency (c={run_peak}, the "
             f"highest mean over all rounds): {float(np.median(run_ratios)):.2f}x",
+            f"- the predictor's busy share during the job over its busy share under wrk at c={run_peak} (how well "
+            "the job keeps it fed, whatever the machine's speed in that minute): median "
+            f"{float(np.median(busy_ratios)):.3f}",
         ]
     text = "\n".join(lines)
     print(text)
