@@ -100,11 +100,14 @@ class ServerCpu:
     """
 
     def __init__(self, marker: str) -> None:
-        self.pid = next(
+        pids = [
             int(entry.name)
             for entry in Path("/proc").iterdir()
             if entry.name.isdigit() and marker in _cmdline(entry) and "taskset" not in _cmdline(entry)
-        )
+        ]
+        if len(pids) != 1:
+            raise RuntimeError(f"expected one predictor process whose command line holds {marker}, found {pids}")
+        self.pid = pids[0]
 
     def seconds(self) -> float:
         fields = Path(f"/proc/{self.pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
