@@ -317,16 +317,20 @@ class Round:
         best = max(means, key=lambda c: means[c])
         return means[best], best
 
-    def bracket(self, concurrency: int) -> float:
-        """The mean of wrk's windows at ``concurrency`` just before and just after the job."""
+    def windows(self, concurrency: int) -> tuple[WrkResult, WrkResult]:
+        """wrk's windows at ``concurrency`` just before and just after the job."""
         (before,) = (point for point in self.before if point.concurrency == concurrency)
         (after,) = (point for point in self.after if point.concurrency == concurrency)
+        return before, after
+
+    def bracket(self, concurrency: int) -> float:
+        """The mean rows/s of wrk's windows at ``concurrency`` just before and just after the job."""
+        before, after = self.windows(concurrency)
         return (before.rows_per_s + after.rows_per_s) / 2
 
     def busy_at(self, concurrency: int) -> float:
         """The predictor's busy share under wrk at ``concurrency``, mean of the windows before and after the job."""
-        (before,) = (point for point in self.before if point.concurrency == concurrency)
-        (after,) = (point for point in self.after if point.concurrency == concurrency)
+        before, after = self.windows(concurrency)
         return (before.server_busy + after.server_busy) / 2
 
     @property
