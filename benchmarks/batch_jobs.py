@@ -55,6 +55,7 @@ from benchmarks.serving import (
     MODEL_NAME,
     REPO_ROOT,
     build_model,
+    process_cpu_s,
     run_wrk,
     slug,
     started,
@@ -109,16 +110,12 @@ class ServerCpu:
             raise RuntimeError(f"expected one predictor process whose command line holds {marker}, found {pids}")
         self.pid = pids[0]
 
-    def seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
-
     @contextmanager
     def busy(self, into: list[float]) -> Iterator[None]:
         """Append the predictor's CPU seconds per wall second while the block ran."""
-        cpu, wall = self.seconds(), time.monotonic()
+        cpu, wall = process_cpu_s(self.pid), time.monotonic()
         yield
-        into.append((self.seconds() - cpu) / (time.monotonic() - wall))
+        into.append((process_cpu_s(self.pid) - cpu) / (time.monotonic() - wall))
 
 
 def _cmdline(entry: Path) -> str:

@@ -45,13 +45,13 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from aiserving.local.busybox_base import busybox_rootfs  # noqa: E402
 from aiserving.local.registry import LocalRegistry  # noqa: E402
+from benchmarks.serving import process_cpu_s  # noqa: E402
 from oci_images.build import RegistryAccess, push_directory_image  # noqa: E402
 from oci_images.image import Platform  # noqa: E402
 from oci_images.layer import scan_tree  # noqa: E402
 from oci_images.reference import parse_reference  # noqa: E402
 
 GIB = 1 << 30
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 GNU_TIME = "/usr/bin/time"  # Debian package "time"
 PUSH_RUNNER = """
 import json, sys, time
@@ -75,11 +75,6 @@ class Measurement:
     peak_rss_mb: float
     registry_cpu_s: float
     note: str = ""
-
-
-def registry_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def run_measured(
@@ -129,9 +124,9 @@ class Bench:
 
     def measure(self, case: str, tool: str, size: int, command: list[str], note: str = "", **kwargs: object) -> str:
         assert self.registry.pid is not None
-        cpu_before = registry_cpu_s(self.registry.pid)
+        cpu_before = process_cpu_s(self.registry.pid)
         seconds, rss, stdout = run_measured(command, **kwargs)  # type: ignore[arg-type]
-        cpu = registry_cpu_s(self.registry.pid) - cpu_before
+        cpu = process_cpu_s(self.registry.pid) - cpu_before
         self.results.append(Measurement(case, tool, seconds, size / seconds / 1e6, rss, cpu, note))
         print(
             f"  {tool:<10} {seconds:8.2f} s {size / seconds / 1e6:8.0f} MB/s  rss {rss:7.0f} MB  "
@@ -223,7 +218,7 @@ class Bench:
             (context / "Dockerfile").write_text(f"FROM {self.busybox}\nCOPY model.bin /models/model.bin\n")
             run_measured(self.buildah("pull", "--tls-verify=false", self.busybox))
             started = time.perf_counter()
-            cpu_before = registry_cpu_s(self.registry.pid or 0)
+            cpu_before = process_cpu_s(self.registry.pid or 0)
             bud_s, bud_rss, _ = run_measured(
                 self.buildah(
                     "bud", "--tls-verify=false", "--isolation", "chroot", "-t", f"localhost/bench:{tag}", str(context)
@@ -235,7 +230,7 @@ class Bench:
                 )
             )
             seconds = time.perf_counter() - started
-            cpu = registry_cpu_s(self.registry.pid or 0) - cpu_before
+            cpu = process_cpu_s(self.registry.pid or 0) - cpu_before
             self.results.append(
                 Measurement(
                     case,

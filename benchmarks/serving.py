@@ -50,6 +50,13 @@ MODEL_NAME = "rf"
 UVICORN_LISTENING = re.compile(r"Uvicorn running on http://127\.0\.0\.1:(\d+)")
 
 
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds a process has used so far, all its threads (user + system, ``/proc/PID/stat``)."""
+    # The command name in parentheses may hold spaces; utime and stime are the 12th and 13th fields after it.
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def build_model(model_dir: Path) -> np.ndarray:
     """Train and save the benchmark model; returns 64 rows of inputs."""
     import mlflow
